@@ -6,10 +6,12 @@
 //! update a record through a form). Business errors come back as HTTP 200 with `ErrError`
 //! messages.
 
+mod client;
 mod error;
 mod form;
 mod model;
 
+pub use client::{SessionInfo, SiaghClient, SiaghClientConfig, password_md5};
 pub use error::Error;
 pub use form::{CONTACT_FORM_ID, ContactForm, CtrlValues, POST_CODE, PartyType};
 pub use model::{
