@@ -11,6 +11,9 @@ mod error;
 mod form;
 mod model;
 
+#[cfg(test)]
+mod tests;
+
 pub use client::{SessionInfo, SiaghClient, SiaghClientConfig, password_md5};
 pub use error::Error;
 pub use form::{CONTACT_FORM_ID, ContactForm, CtrlValues, POST_CODE, PartyType};
