@@ -103,7 +103,10 @@ pub enum Error {
     SessionExpired { endpoint: &'static str },
 
     /// SaveFormData replied HTTP 200 but did not save the form.
-    #[error("Siagh rejected the form: {}; fix the data, retrying will not help", messages.join(" / "))]
+    #[error(
+        "Siagh rejected the form: {}; fix the data, retrying will not help",
+        messages.join(" / ")
+    )]
     Rejected {
         /// Every `ErrError` description, trimmed; Siagh's Persian text is kept as is.
         messages: Vec<String>,
@@ -138,8 +141,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// Returns whether the same call may succeed later: connection failures, timeouts, 5xx, 429 and a
-    /// session that stayed unauthorized after a fresh login.
+    /// Returns whether the same call may succeed later: connection failures, timeouts, 5xx,
+    /// 429 and a session that stayed unauthorized after a fresh login.
     ///
     /// When [`Error::outcome_uncertain`] is also true, check Siagh for the record before
     /// retrying a write.

@@ -53,7 +53,11 @@ pub(super) fn save_form(state: &mut SimState, body: &SaveFormBody) -> SaveFormRe
     match result {
         Ok(code) => SaveFormReply::saved(code),
         Err(description) => {
-            tracing::debug!(siagh.form_id = %body.form_id, description, "simulator rejected SaveFormData");
+            tracing::debug!(
+                siagh.form_id = %body.form_id,
+                description,
+                "simulator rejected SaveFormData"
+            );
             state.counters.rejected_saves += 1;
             SaveFormReply::rejected(description)
         }
