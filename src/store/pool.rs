@@ -1,0 +1,369 @@
+//! Connections, the pool, migrations and transactions for both backends.
+//!
+//! One connection type, [`DbConnection`], covers PostgreSQL and SQLite, so most queries are
+//! written once. SQL that only one backend's query builder accepts (upserts, locking clauses)
+//! goes through [`per_backend!`], which expands the same body once per variant.
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection};
+use diesel::{Connection, ConnectionError, ConnectionResult, IntoSql, SqliteConnection};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{
+    AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection, TransactionManager,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures::FutureExt;
+
+use super::StoreError;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Settings applied to every SQLite connection. WAL lets readers run beside the single writer,
+/// and the busy timeout (milliseconds) makes a writer wait for the lock instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
+     PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON; \
+     PRAGMA synchronous = NORMAL;";
+
+/// How long a caller waits for a pooled connection before [`StoreError::Pool`]. A webhook
+/// answers 503 after this, so it stays well below an HTTP client's timeout.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The database engine behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL, for production and several service instances.
+    Postgres,
+    /// A SQLite file, the embedded default for a single instance.
+    Sqlite,
+}
+
+/// A database URL resolved to its backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DatabaseTarget {
+    pub(crate) backend: Backend,
+    /// The PostgreSQL URL, or the SQLite file path.
+    pub(crate) location: String,
+}
+
+impl DatabaseTarget {
+    /// Resolves `postgres://` and `postgresql://` URLs to PostgreSQL, and `sqlite://PATH` or a
+    /// plain file path to SQLite. Any other scheme is rejected rather than taken as a file name.
+    pub(crate) fn parse(database_url: &str) -> Result<Self, StoreError> {
+        let trimmed = database_url.trim();
+        let invalid = |reason: &str| StoreError::InvalidUrl {
+            url: redact_url(trimmed),
+            reason: reason.to_owned(),
+        };
+        if trimmed.is_empty() {
+            return Err(invalid("the URL is empty"));
+        }
+
+        let Some((scheme, rest)) = trimmed.split_once("://") else {
+            return Self::sqlite_file(trimmed).ok_or_else(|| invalid(MEMORY_DATABASE_REASON));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" => Ok(Self {
+                backend: Backend::Postgres,
+                location: trimmed.to_owned(),
+            }),
+            "sqlite" if rest.is_empty() => Err(invalid("the SQLite file path is missing")),
+            "sqlite" => Self::sqlite_file(rest).ok_or_else(|| invalid(MEMORY_DATABASE_REASON)),
+            other => Err(invalid(&format!("unsupported scheme '{other}'"))),
+        }
+    }
+
+    fn sqlite_file(path: &str) -> Option<Self> {
+        // Each pooled connection to `:memory:` would open its own empty database.
+        if path == ":memory:" || path.starts_with("file::memory:") {
+            return None;
+        }
+        Some(Self {
+            backend: Backend::Sqlite,
+            location: path.to_owned(),
+        })
+    }
+
+    /// The location with any password replaced, for messages and logs.
+    pub(crate) fn redacted(&self) -> String {
+        redact_url(&self.location)
+    }
+}
+
+const MEMORY_DATABASE_REASON: &str =
+    "an in-memory SQLite database cannot be shared by a connection pool; use a file path";
+
+/// Replaces the password in a URL with `***`; returns anything that is not a URL unchanged.
+pub(crate) fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only URLs that cannot carry a password reject this, and they have none.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// One database connection of either backend.
+///
+/// Queries built with diesel's common DSL run on it directly; backend-specific SQL matches on
+/// the variant, usually through [`per_backend!`].
+#[derive(diesel::MultiConnection)]
+#[diesel_async]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the derive needs each variant to be a connection type, so no Box"
+)]
+pub enum DbConnection {
+    Postgres(AsyncPgConnection),
+    Sqlite(AsyncSqliteConnection),
+}
+
+/// A synchronous SQLite connection run on blocking threads. The derive above needs the type
+/// as a single path.
+pub type AsyncSqliteConnection = SyncConnectionWrapper<SqliteConnection>;
+
+/// Expands `$body` once per backend with `$conn` bound to that backend's own connection
+/// (`&mut AsyncPgConnection` or `&mut SyncConnectionWrapper<SqliteConnection>`).
+///
+/// Use it for SQL outside the backends' common DSL: `ON CONFLICT` upserts and locking clauses.
+/// The second form takes a separate body per backend.
+macro_rules! per_backend {
+    ($connection:expr, |$conn:ident| $body:expr) => {
+        match &mut *$connection {
+            $crate::store::pool::DbConnection::Postgres($conn) => $body,
+            $crate::store::pool::DbConnection::Sqlite($conn) => $body,
+        }
+    };
+    (
+        $connection:expr,
+        postgres: |$pg:ident| $pg_body:expr,
+        sqlite: |$lite:ident| $lite_body:expr $(,)?
+    ) => {
+        match &mut *$connection {
+            $crate::store::pool::DbConnection::Postgres($pg) => $pg_body,
+            $crate::store::pool::DbConnection::Sqlite($lite) => $lite_body,
+        }
+    };
+}
+pub(crate) use per_backend;
+
+/// Runs `body` in one transaction and commits it when `body` returns `Ok`.
+///
+/// On SQLite the transaction starts with `BEGIN IMMEDIATE`, which takes the write lock up
+/// front: a deferred transaction that reads and then writes fails with "database is locked"
+/// when another connection wrote in between, and the busy timeout does not help there.
+pub(crate) async fn write_transaction<R, F>(
+    conn: &mut DbConnection,
+    body: F,
+) -> Result<R, StoreError>
+where
+    F: for<'c> AsyncFnOnce(&'c mut DbConnection) -> Result<R, StoreError>,
+{
+    match conn {
+        DbConnection::Postgres(_) => {
+            <DbConnection as AsyncConnection>::TransactionManager::begin_transaction(conn)
+                .await?;
+        }
+        DbConnection::Sqlite(sqlite) => {
+            sqlite
+                .spawn_blocking(|inner| {
+                    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+                })
+                .await?;
+        }
+    }
+
+    match body(&mut *conn).await {
+        Ok(value) => {
+            <DbConnection as AsyncConnection>::TransactionManager::commit_transaction(conn)
+                .await?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback_error) =
+                <DbConnection as AsyncConnection>::TransactionManager::rollback_transaction(conn)
+                    .await
+            {
+                // The pool discards a connection whose transaction state is broken.
+                tracing::warn!(error = %rollback_error, "rolling back a store transaction failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn establish(backend: Backend, location: &str) -> ConnectionResult<DbConnection> {
+    match backend {
+        Backend::Postgres => AsyncPgConnection::establish(location)
+            .await
+            .map(DbConnection::Postgres),
+        Backend::Sqlite => {
+            let mut conn = AsyncSqliteConnection::establish(location).await?;
+            conn.batch_execute(SQLITE_PRAGMAS)
+                .await
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+    }
+}
+
+/// The durable job queue and the record of sync state, on PostgreSQL or SQLite.
+///
+/// Cloning is cheap: clones share one connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<DbConnection>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("pool", &self.pool.state())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Applies pending migrations for the URL's backend.
+    ///
+    /// The migration harness is synchronous, so it runs on a blocking thread. This works on a
+    /// current-thread runtime, where diesel-async's own async harness panics.
+    pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
+        let target = DatabaseTarget::parse(database_url)?;
+        let redacted = target.redacted();
+        let migration_error = |reason: String| StoreError::Migration {
+            target: redacted.clone(),
+            reason,
+        };
+
+        let task = tokio::task::spawn_blocking(move || run_migrations(&target));
+        let applied = task
+            .await
+            .map_err(|join_error| migration_error(join_error.to_string()))?
+            .map_err(migration_error)?;
+
+        if applied.is_empty() {
+            tracing::debug!(db.target = %redacted, "database schema is up to date");
+        } else {
+            tracing::info!(
+                db.target = %redacted,
+                migrations.applied = ?applied,
+                "applied database migrations"
+            );
+        }
+        Ok(())
+    }
+
+    /// Opens a pool of at most `max_connections` connections and checks that one connects.
+    ///
+    /// Run [`Store::migrate`] first: the pool does not create tables.
+    pub async fn connect(database_url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        if max_connections == 0 {
+            return Err(StoreError::InvalidPoolSize { max_connections });
+        }
+        let target = DatabaseTarget::parse(database_url)?;
+        let backend = target.backend;
+
+        let mut config = ManagerConfig::<DbConnection>::default();
+        config.custom_setup = Box::new(move |location| establish(backend, location).boxed());
+        let manager =
+            AsyncDieselConnectionManager::new_with_config(target.location.clone(), config);
+        // `min_idle(1)` makes `build` open a connection, so a wrong URL fails here.
+        let pool = Pool::builder()
+            .max_size(max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .build(manager)
+            .await
+            .map_err(|source| StoreError::Connect {
+                target: target.redacted(),
+                source,
+            })?;
+
+        tracing::info!(
+            db.backend = ?backend,
+            db.target = %target.redacted(),
+            db.max_connections = max_connections,
+            "database pool ready"
+        );
+        Ok(Store { pool, backend })
+    }
+
+    /// The backend this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `SELECT 1` on a pooled connection, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        diesel::select(1_i32.into_sql::<diesel::sql_types::Integer>())
+            .get_result::<i32>(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes a connection from the pool.
+    pub(crate) async fn connection(
+        &self,
+    ) -> Result<PooledConnection<'_, DbConnection>, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+/// Applies pending migrations with a blocking connection and returns the applied versions.
+fn run_migrations(target: &DatabaseTarget) -> Result<Vec<String>, String> {
+    let applied = match target.backend {
+        Backend::Postgres => {
+            // The wrapper drives the async connection with the runtime handle of the
+            // blocking thread it runs on.
+            let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(
+                &target.location,
+            )
+            .map_err(|error| error.to_string())?;
+            conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(|error| error.to_string())?
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        }
+        Backend::Sqlite => {
+            let mut conn =
+                SqliteConnection::establish(&target.location).map_err(|error| error.to_string())?;
+            conn.batch_execute(SQLITE_PRAGMAS)
+                .map_err(|error| error.to_string())?;
+            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(|error| error.to_string())?
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        }
+    };
+    Ok(applied)
+}
+
+/// The current UTC time truncated to microseconds, the precision both backends keep.
+pub(crate) fn utc_now() -> chrono::NaiveDateTime {
+    truncate_to_micros(chrono::Utc::now().naive_utc())
+}
+
+/// Drops sub-microsecond digits, so a value reads back equal to what was written.
+pub(crate) fn truncate_to_micros(time: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    time.trunc_subsecs(6)
+}
+
+/// Treats a negative limit as zero: PostgreSQL rejects `LIMIT -1` and SQLite reads it as "no
+/// limit".
+pub(crate) fn clamp_limit(limit: i64) -> i64 {
+    limit.max(0)
+}
