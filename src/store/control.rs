@@ -56,3 +56,29 @@ impl Store {
             .await?)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::testing::test_on_both_backends;
+
+    async fn set_paused_is_idempotent(store: Store) {
+        store.set_paused("customer", true).await.unwrap();
+        store.set_paused("customer", true).await.unwrap();
+        store.set_paused("all", true).await.unwrap();
+
+        assert_eq!(
+            store.paused_scopes().await.unwrap(),
+            vec!["all", "customer"]
+        );
+
+        store.set_paused("customer", false).await.unwrap();
+        store.set_paused("customer", false).await.unwrap();
+        store.set_paused("quote", false).await.unwrap();
+
+        assert_eq!(store.paused_scopes().await.unwrap(), vec!["all"]);
+    }
+
+    test_on_both_backends!(set_paused_is_idempotent);
+}

@@ -244,10 +244,13 @@ async fn claim(
                 .filter(candidate.field(sync_jobs::entity).eq(entity))
                 .filter(candidate.field(sync_jobs::run_at).le(now))
                 .filter(
-                    candidate.field(sync_jobs::status).eq(JOB_PENDING).or(candidate
+                    candidate
                         .field(sync_jobs::status)
-                        .eq(JOB_RUNNING)
-                        .and(candidate.field(sync_jobs::lease_expires_at).le(now))),
+                        .eq(JOB_PENDING)
+                        .or(candidate
+                            .field(sync_jobs::status)
+                            .eq(JOB_RUNNING)
+                            .and(candidate.field(sync_jobs::lease_expires_at).le(now))),
                 )
                 .filter(not(exists(
                     sync_control::table
@@ -338,7 +341,11 @@ async fn reschedule(
     for attempt in 1..=ATTEMPTS {
         match reschedule_once(conn, id, plan).await {
             Err(error) if error.is_unique_violation() => {
-                tracing::debug!(job.id = id, attempt, "a pending job appeared concurrently; retrying");
+                tracing::debug!(
+                    job.id = id,
+                    attempt,
+                    "a pending job appeared concurrently; retrying"
+                );
             }
             other => return other,
         }
@@ -775,7 +782,13 @@ mod tests {
     async fn claim_respects_limit_and_order(store: Store) {
         let mut expected = Vec::new();
         for record in ["A", "B", "C"] {
-            expected.push(store.enqueue_job(customer_change(record)).await.unwrap().job_id());
+            expected.push(
+                store
+                    .enqueue_job(customer_change(record))
+                    .await
+                    .unwrap()
+                    .job_id(),
+            );
         }
 
         let first = store.claim_jobs("customer", "w1", 2, LEASE).await.unwrap();
@@ -786,10 +799,22 @@ mod tests {
     }
 
     async fn claim_waits_for_running_job_of_record(store: Store) {
-        let first = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let first = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
         store.claim_jobs("customer", "w1", 10, LEASE).await.unwrap();
-        let second = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
-        let other = store.enqueue_job(customer_change("B")).await.unwrap().job_id();
+        let second = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
+        let other = store
+            .enqueue_job(customer_change("B"))
+            .await
+            .unwrap()
+            .job_id();
 
         let claimed = store.claim_jobs("customer", "w2", 10, LEASE).await.unwrap();
 
@@ -803,32 +828,67 @@ mod tests {
 
     async fn claim_takes_one_job_per_record(store: Store) {
         // An expired running job and a newer pending job of one record are both candidates.
-        let first = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
-        store.claim_jobs("customer", "w1", 10, Duration::ZERO).await.unwrap();
-        let second = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let first = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
+        store
+            .claim_jobs("customer", "w1", 10, Duration::ZERO)
+            .await
+            .unwrap();
+        let second = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
 
         let claimed = store.claim_jobs("customer", "w2", 10, LEASE).await.unwrap();
 
         assert_eq!(ids(&claimed), vec![first]);
         assert_eq!(claimed[0].leased_by.as_deref(), Some("w2"));
         let again = store.claim_jobs("customer", "w3", 10, LEASE).await.unwrap();
-        assert!(again.is_empty(), "claimed {:?} while job {first} runs", ids(&again));
-        assert_eq!(store.job(second).await.unwrap().unwrap().status, JOB_PENDING);
+        assert!(
+            again.is_empty(),
+            "claimed {:?} while job {first} runs",
+            ids(&again)
+        );
+        assert_eq!(
+            store.job(second).await.unwrap().unwrap().status,
+            JOB_PENDING
+        );
     }
 
     async fn expired_lease_is_reclaimable(store: Store) {
-        let id = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
-        store.claim_jobs("customer", "w1", 10, Duration::ZERO).await.unwrap();
+        let id = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
+        store
+            .claim_jobs("customer", "w1", 10, Duration::ZERO)
+            .await
+            .unwrap();
 
         let reclaimed = store.claim_jobs("customer", "w2", 10, LEASE).await.unwrap();
 
         assert_eq!(ids(&reclaimed), vec![id]);
         assert_eq!(reclaimed[0].leased_by.as_deref(), Some("w2"));
-        assert!(store.claim_jobs("customer", "w3", 10, LEASE).await.unwrap().is_empty());
+        assert!(
+            store
+                .claim_jobs("customer", "w3", 10, LEASE)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     async fn paused_scope_blocks_claim(store: Store) {
-        let id = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let id = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
 
         store.set_paused("customer", true).await.unwrap();
         let while_entity_paused = store.claim_jobs("customer", "w1", 10, LEASE).await.unwrap();
@@ -844,7 +904,11 @@ mod tests {
     }
 
     async fn pause_of_other_entity_does_not_block(store: Store) {
-        let id = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let id = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
         store.set_paused("quote", true).await.unwrap();
 
         let claimed = store.claim_jobs("customer", "w1", 10, LEASE).await.unwrap();
@@ -853,12 +917,28 @@ mod tests {
     }
 
     async fn release_requeues_or_supersedes(store: Store) {
-        let a = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
-        let b = store.enqueue_job(customer_change("B")).await.unwrap().job_id();
+        let a = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
+        let b = store
+            .enqueue_job(customer_change("B"))
+            .await
+            .unwrap()
+            .job_id();
         store.claim_jobs("customer", "w1", 10, LEASE).await.unwrap();
-        let c = store.enqueue_job(customer_change("C")).await.unwrap().job_id();
+        let c = store
+            .enqueue_job(customer_change("C"))
+            .await
+            .unwrap()
+            .job_id();
         store.claim_jobs("customer", "w2", 10, LEASE).await.unwrap();
-        let a_again = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let a_again = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
 
         let released = store.release_jobs("w1").await.unwrap();
 
@@ -871,11 +951,18 @@ mod tests {
         assert_eq!(b_job.leased_by, None);
         assert_eq!(b_job.lease_expires_at, None);
         assert_eq!(store.job(c).await.unwrap().unwrap().status, JOB_RUNNING);
-        assert_eq!(store.job(a_again).await.unwrap().unwrap().status, JOB_PENDING);
+        assert_eq!(
+            store.job(a_again).await.unwrap().unwrap().status,
+            JOB_PENDING
+        );
     }
 
     async fn retry_reschedules(store: Store) {
-        let id = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let id = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
         store.claim_jobs("customer", "w1", 10, LEASE).await.unwrap();
         let run_at = utc_now() + TimeDelta::minutes(5);
 
@@ -892,9 +979,17 @@ mod tests {
     }
 
     async fn retry_merges_into_pending_job(store: Store) {
-        let first = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let first = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
         store.claim_jobs("customer", "w1", 10, LEASE).await.unwrap();
-        let second = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let second = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
 
         let outcome = store.retry_job(first, utc_now(), "HTTP 503").await.unwrap();
 
@@ -903,11 +998,18 @@ mod tests {
         assert_eq!(job.status, JOB_DONE);
         assert_eq!(job.last_error.as_deref(), Some("superseded: HTTP 503"));
         assert!(job.finished_at.is_some());
-        assert_eq!(store.job(second).await.unwrap().unwrap().status, JOB_PENDING);
+        assert_eq!(
+            store.job(second).await.unwrap().unwrap().status,
+            JOB_PENDING
+        );
     }
 
     async fn retry_rejects_finished_job(store: Store) {
-        let id = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let id = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
         store.complete_job(id).await.unwrap();
 
         let error = store.retry_job(id, utc_now(), "late").await.unwrap_err();
@@ -919,12 +1021,19 @@ mod tests {
     }
 
     async fn dead_letter_and_requeue(store: Store) {
-        let id = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let id = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
         store.claim_jobs("customer", "w1", 10, LEASE).await.unwrap();
         store.retry_job(id, utc_now(), "timed out").await.unwrap();
         store.claim_jobs("customer", "w1", 10, LEASE).await.unwrap();
 
-        store.dead_letter_job(id, "validation failed").await.unwrap();
+        store
+            .dead_letter_job(id, "validation failed")
+            .await
+            .unwrap();
 
         let dead = store.dead_letters(10).await.unwrap();
         assert_eq!(ids(&dead), vec![id]);
@@ -945,16 +1054,30 @@ mod tests {
     }
 
     async fn requeue_merges_into_pending_job(store: Store) {
-        let dead = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
-        store.dead_letter_job(dead, "validation failed").await.unwrap();
-        let pending = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let dead = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
+        store
+            .dead_letter_job(dead, "validation failed")
+            .await
+            .unwrap();
+        let pending = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
 
         assert!(store.requeue_dead_job(dead).await.unwrap());
 
         let job = store.job(dead).await.unwrap().unwrap();
         assert_eq!(job.status, JOB_DONE);
         assert!(job.last_error.unwrap().starts_with(SUPERSEDED));
-        assert_eq!(store.pending_job_for("customer", "A").await.unwrap(), Some(pending));
+        assert_eq!(
+            store.pending_job_for("customer", "A").await.unwrap(),
+            Some(pending)
+        );
     }
 
     async fn updates_of_unknown_job_fail(store: Store) {
@@ -969,9 +1092,17 @@ mod tests {
     }
 
     async fn queue_stats_count_by_status(store: Store) {
-        let done = store.enqueue_job(customer_change("A")).await.unwrap().job_id();
+        let done = store
+            .enqueue_job(customer_change("A"))
+            .await
+            .unwrap()
+            .job_id();
         store.complete_job(done).await.unwrap();
-        let dead = store.enqueue_job(customer_change("B")).await.unwrap().job_id();
+        let dead = store
+            .enqueue_job(customer_change("B"))
+            .await
+            .unwrap()
+            .job_id();
         store.dead_letter_job(dead, "x").await.unwrap();
         store.enqueue_job(customer_change("C")).await.unwrap();
         store.claim_jobs("customer", "w1", 10, LEASE).await.unwrap();
@@ -1017,7 +1148,10 @@ mod tests {
             .collect();
         assert_eq!(inserted.len(), 1, "results: {results:?}");
         let id = inserted[0].job_id();
-        assert!(results.iter().all(|result| result.job_id() == id), "results: {results:?}");
+        assert!(
+            results.iter().all(|result| result.job_id() == id),
+            "results: {results:?}"
+        );
         assert_eq!(store.queue_stats().await.unwrap().pending, 1);
     }
 
@@ -1035,7 +1169,10 @@ mod tests {
                     let worker = format!("w{worker}");
                     let mut claimed = Vec::new();
                     loop {
-                        let batch = store.claim_jobs("customer", &worker, 3, LEASE).await.unwrap();
+                        let batch = store
+                            .claim_jobs("customer", &worker, 3, LEASE)
+                            .await
+                            .unwrap();
                         if batch.is_empty() {
                             return claimed;
                         }

@@ -54,3 +54,31 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::testing::test_on_both_backends;
+
+    async fn remembered_kind_is_replaced(store: Store) {
+        assert_eq!(store.crm_kind("crm-1").await.unwrap(), None);
+
+        store.remember_crm_kind("crm-1", "person").await.unwrap();
+        assert_eq!(
+            store.crm_kind("crm-1").await.unwrap().as_deref(),
+            Some("person")
+        );
+
+        store
+            .remember_crm_kind("crm-1", "organization")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.crm_kind("crm-1").await.unwrap().as_deref(),
+            Some("organization")
+        );
+    }
+
+    test_on_both_backends!(remembered_kind_is_replaced);
+}

@@ -197,7 +197,12 @@ impl Store {
                 .get_result(c)
                 .await
         })?;
-        tracing::debug!(entity, crm.id = crm_id, link.id = link.id, "create intent recorded");
+        tracing::debug!(
+            entity,
+            crm.id = crm_id,
+            link.id = link.id,
+            "create intent recorded"
+        );
         Ok(link)
     }
 
@@ -260,4 +265,239 @@ impl Store {
         );
         Ok(())
     }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::sync_log::CRM_TO_SIAGH;
+    use crate::store::testing::test_on_both_backends;
+    use crate::store::{Enqueued, JOB_DONE, JOB_PENDING, LogFilter, NewJob};
+
+    fn finished(job_id: Option<i64>, crm_id: &str, siagh_code: &str) -> FinishedSync {
+        FinishedSync {
+            job_id,
+            entity: "customer".to_owned(),
+            crm_id: crm_id.to_owned(),
+            siagh_code: siagh_code.to_owned(),
+            crm_kind: "person".to_owned(),
+            crm_checksum: "crm-sum".to_owned(),
+            siagh_checksum: "siagh-sum".to_owned(),
+            base_snapshot: r#"{"name":"x"}"#.to_owned(),
+            log: NewLogEntry {
+                job_id,
+                entity: "customer".to_owned(),
+                record_id: crm_id.to_owned(),
+                direction: CRM_TO_SIAGH.to_owned(),
+                action: "create".to_owned(),
+                target_id: Some(siagh_code.to_owned()),
+                duration_ms: Some(12),
+                ..NewLogEntry::default()
+            },
+        }
+    }
+
+    async fn enqueue(store: &Store, record_id: &str) -> i64 {
+        let enqueued = store
+            .enqueue_job(NewJob {
+                entity: "customer".to_owned(),
+                record_id: record_id.to_owned(),
+                kind_hint: None,
+                event: "Insert".to_owned(),
+                source: "webhook".to_owned(),
+                run_at: None,
+            })
+            .await
+            .unwrap();
+        assert!(matches!(enqueued, Enqueued::Inserted(_)));
+        enqueued.job_id()
+    }
+
+    async fn begin_create_twice_reuses_link(store: Store) {
+        let first = store
+            .begin_create("customer", "crm-1", "person", "attempt-1")
+            .await
+            .unwrap();
+        let second = store
+            .begin_create("customer", "crm-1", "organization", "attempt-2")
+            .await
+            .unwrap();
+
+        assert_eq!(first.state, LINK_CREATING);
+        assert_eq!(first.attempt_id.as_deref(), Some("attempt-1"));
+        assert_eq!(second.id, first.id);
+        assert_eq!(second.state, LINK_CREATING);
+        assert_eq!(second.attempt_id.as_deref(), Some("attempt-2"));
+        assert_eq!(second.crm_kind.as_deref(), Some("organization"));
+        assert_eq!(store.links("customer", 10).await.unwrap().len(), 1);
+    }
+
+    async fn begin_create_keeps_siagh_code(store: Store) {
+        store
+            .finish_sync(finished(None, "crm-1", "S-100"))
+            .await
+            .unwrap();
+
+        let link = store
+            .begin_create("customer", "crm-1", "person", "attempt-1")
+            .await
+            .unwrap();
+
+        assert_eq!(link.state, LINK_CREATING);
+        assert_eq!(link.siagh_code.as_deref(), Some("S-100"));
+        assert_eq!(link.crm_checksum.as_deref(), Some("crm-sum"));
+    }
+
+    async fn mark_uncertain_stores_error(store: Store) {
+        let link = store
+            .begin_create("customer", "crm-1", "person", "attempt-1")
+            .await
+            .unwrap();
+
+        store
+            .mark_uncertain(link.id, "timed out after sending")
+            .await
+            .unwrap();
+        let missing = store.mark_uncertain(link.id + 1000, "x").await.unwrap_err();
+
+        let stored = store
+            .link_by_crm_id("customer", "crm-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.state, LINK_UNCERTAIN);
+        assert_eq!(
+            stored.last_error.as_deref(),
+            Some("timed out after sending")
+        );
+        assert_eq!(stored.attempt_id.as_deref(), Some("attempt-1"));
+        assert!(matches!(
+            missing,
+            StoreError::NotFound {
+                table: "entity_links",
+                ..
+            }
+        ));
+    }
+
+    async fn finish_sync_links_logs_and_completes(store: Store) {
+        let job_id = enqueue(&store, "crm-1").await;
+        let intent = store
+            .begin_create("customer", "crm-1", "person", "attempt-1")
+            .await
+            .unwrap();
+
+        store
+            .finish_sync(finished(Some(job_id), "crm-1", "S-100"))
+            .await
+            .unwrap();
+
+        let link = store
+            .link_by_siagh_code("customer", "S-100")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(link.id, intent.id);
+        assert_eq!(link.state, LINK_LINKED);
+        assert_eq!(link.crm_id.as_deref(), Some("crm-1"));
+        assert_eq!(link.attempt_id, None);
+        assert_eq!(link.crm_checksum.as_deref(), Some("crm-sum"));
+        assert_eq!(link.siagh_checksum.as_deref(), Some("siagh-sum"));
+        assert_eq!(link.base_snapshot.as_deref(), Some(r#"{"name":"x"}"#));
+        let job = store.job(job_id).await.unwrap().unwrap();
+        assert_eq!(job.status, JOB_DONE);
+        let log = store.log_entries(LogFilter::default()).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].job_id, Some(job_id));
+        assert_eq!(log[0].action, "create");
+        assert_eq!(log[0].target_id.as_deref(), Some("S-100"));
+    }
+
+    async fn finish_sync_writes_nothing_on_unknown_job(store: Store) {
+        let mut done = finished(Some(404), "crm-1", "S-100");
+        // Without a job id on the audit row, completing the job is the step that fails.
+        done.log.job_id = None;
+
+        let error = store.finish_sync(done).await.unwrap_err();
+
+        assert!(matches!(
+            error,
+            StoreError::NotFound {
+                table: "sync_jobs",
+                id: 404
+            }
+        ));
+        assert_eq!(
+            store.link_by_crm_id("customer", "crm-1").await.unwrap(),
+            None
+        );
+        assert!(
+            store
+                .log_entries(LogFilter::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    async fn finish_sync_writes_nothing_on_duplicate_code(store: Store) {
+        store
+            .finish_sync(finished(None, "crm-1", "S-100"))
+            .await
+            .unwrap();
+        let job_id = enqueue(&store, "crm-2").await;
+
+        let error = store
+            .finish_sync(finished(Some(job_id), "crm-2", "S-100"))
+            .await
+            .unwrap_err();
+
+        assert!(error.is_unique_violation(), "unexpected error: {error}");
+        assert_eq!(
+            store.link_by_crm_id("customer", "crm-2").await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.job(job_id).await.unwrap().unwrap().status,
+            JOB_PENDING
+        );
+        assert_eq!(
+            store.log_entries(LogFilter::default()).await.unwrap().len(),
+            1
+        );
+    }
+
+    async fn links_lists_newest_first(store: Store) {
+        store
+            .finish_sync(finished(None, "crm-1", "S-1"))
+            .await
+            .unwrap();
+        store
+            .finish_sync(finished(None, "crm-2", "S-2"))
+            .await
+            .unwrap();
+        store
+            .finish_sync(finished(None, "crm-1", "S-1"))
+            .await
+            .unwrap();
+
+        let links = store.links("customer", 10).await.unwrap();
+        let limited = store.links("customer", 1).await.unwrap();
+
+        let crm_ids: Vec<_> = links.iter().map(|link| link.crm_id.as_deref()).collect();
+        assert_eq!(crm_ids, vec![Some("crm-1"), Some("crm-2")]);
+        assert_eq!(limited.len(), 1);
+        assert!(store.links("quote", 10).await.unwrap().is_empty());
+    }
+
+    test_on_both_backends!(
+        begin_create_twice_reuses_link,
+        begin_create_keeps_siagh_code,
+        mark_uncertain_stores_error,
+        finish_sync_links_logs_and_completes,
+        finish_sync_writes_nothing_on_unknown_job,
+        finish_sync_writes_nothing_on_duplicate_code,
+        links_lists_newest_first,
+    );
 }

@@ -11,8 +11,8 @@ mod sync_log;
 
 pub use error::StoreError;
 pub use jobs::{
-    Enqueued, JOB_DEAD, JOB_DONE, JOB_PENDING, JOB_RUNNING, Job, NewJob, QueueStats,
-    RetryOutcome, SCOPE_ALL, SUPERSEDED,
+    Enqueued, JOB_DEAD, JOB_DONE, JOB_PENDING, JOB_RUNNING, Job, NewJob, QueueStats, RetryOutcome,
+    SCOPE_ALL, SUPERSEDED,
 };
 pub use links::{FinishedSync, LINK_CREATING, LINK_LINKED, LINK_UNCERTAIN, Link};
 pub use pool::{Backend, Store};

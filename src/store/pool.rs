@@ -168,8 +168,7 @@ where
 {
     match conn {
         DbConnection::Postgres(_) => {
-            <DbConnection as AsyncConnection>::TransactionManager::begin_transaction(conn)
-                .await?;
+            <DbConnection as AsyncConnection>::TransactionManager::begin_transaction(conn).await?;
         }
         DbConnection::Sqlite(sqlite) => {
             sqlite
@@ -182,8 +181,7 @@ where
 
     match body(&mut *conn).await {
         Ok(value) => {
-            <DbConnection as AsyncConnection>::TransactionManager::commit_transaction(conn)
-                .await?;
+            <DbConnection as AsyncConnection>::TransactionManager::commit_transaction(conn).await?;
             Ok(value)
         }
         Err(error) => {
@@ -366,4 +364,219 @@ pub(crate) fn truncate_to_micros(time: chrono::NaiveDateTime) -> chrono::NaiveDa
 /// limit".
 pub(crate) fn clamp_limit(limit: i64) -> i64 {
     limit.max(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{fresh_database, test_on_both_backends};
+    use crate::store::{FinishedSync, JOB_DONE, LogFilter, NewJob, NewLogEntry};
+
+    fn parse(url: &str) -> Result<DatabaseTarget, StoreError> {
+        DatabaseTarget::parse(url)
+    }
+
+    #[test]
+    fn parse_selects_postgres_by_scheme() {
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u@h/db",
+            "POSTGRES://u@h/db",
+        ] {
+            let target = parse(url).unwrap();
+
+            assert_eq!(target.backend, Backend::Postgres, "{url}");
+            assert_eq!(target.location, url);
+        }
+    }
+
+    #[test]
+    fn parse_selects_sqlite_for_scheme_or_path() {
+        let cases = [
+            (
+                "sqlite:///var/lib/siagh/store.db",
+                "/var/lib/siagh/store.db",
+            ),
+            ("sqlite://data/store.db", "data/store.db"),
+            ("data/store.db", "data/store.db"),
+            (r"C:\siagh\store.db", r"C:\siagh\store.db"),
+        ];
+        for (url, path) in cases {
+            let target = parse(url).unwrap();
+
+            assert_eq!(target.backend, Backend::Sqlite, "{url}");
+            assert_eq!(target.location, path, "{url}");
+        }
+    }
+
+    #[test]
+    fn parse_rejects_unknown_scheme() {
+        let error = parse("mysql://root:hunter2@db/siagh").unwrap_err();
+
+        let message = error.to_string();
+        assert!(matches!(error, StoreError::InvalidUrl { .. }));
+        assert!(message.contains("unsupported scheme 'mysql'"), "{message}");
+        assert!(message.contains("mysql://root:***@db/siagh"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn parse_rejects_empty_and_memory_urls() {
+        for url in ["", "  ", "sqlite://", ":memory:", "sqlite://:memory:"] {
+            let error = parse(url).unwrap_err();
+
+            assert!(
+                matches!(error, StoreError::InvalidUrl { .. }),
+                "{url}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn redact_url_hides_password_only() {
+        assert_eq!(
+            redact_url("postgres://sync:secret@db:5432/siagh"),
+            "postgres://sync:***@db:5432/siagh"
+        );
+        assert_eq!(
+            redact_url("postgres://sync@db/siagh"),
+            "postgres://sync@db/siagh"
+        );
+        assert_eq!(redact_url("data/store.db"), "data/store.db");
+    }
+
+    #[test]
+    fn truncate_to_micros_drops_nanoseconds() {
+        let time = chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
+            .unwrap()
+            .and_hms_nano_opt(10, 0, 0, 123_456_789)
+            .unwrap();
+
+        let truncated = truncate_to_micros(time);
+
+        assert_eq!(truncated.and_utc().timestamp_subsec_nanos(), 123_456_000);
+    }
+
+    #[tokio::test]
+    async fn connect_rejects_zero_pool_size() {
+        let error = Store::connect("sqlite://unused.db", 0).await.unwrap_err();
+
+        assert!(matches!(
+            error,
+            StoreError::InvalidPoolSize { max_connections: 0 }
+        ));
+    }
+
+    #[tokio::test]
+    async fn connect_fails_for_missing_sqlite_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("missing/store.db").display());
+
+        let error = Store::connect(&url, 1).await.unwrap_err();
+
+        assert!(matches!(error, StoreError::Connect { .. }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn connect_fails_for_unreachable_postgres() {
+        // Port 1 on the loopback interface has no listener.
+        let error = Store::connect("postgres://sync:secret@127.0.0.1:1/siagh", 1)
+            .await
+            .unwrap_err();
+
+        let message = error.to_string();
+        assert!(matches!(error, StoreError::Connect { .. }), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    async fn ping_succeeds(store: Store) {
+        store.ping().await.unwrap();
+    }
+
+    test_on_both_backends!(ping_succeeds);
+
+    async fn migrate_twice_is_a_no_op(backend: Backend) {
+        let database = fresh_database(backend).await;
+        let store = database.store(2).await;
+        store.set_paused("customer", true).await.unwrap();
+
+        Store::migrate(database.url()).await.unwrap();
+
+        assert_eq!(store.backend(), backend);
+        assert_eq!(store.paused_scopes().await.unwrap(), vec!["customer"]);
+        database.drop_database().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn migrate_twice_is_a_no_op_sqlite() {
+        migrate_twice_is_a_no_op(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn migrate_twice_is_a_no_op_postgres() {
+        migrate_twice_is_a_no_op(Backend::Postgres).await;
+    }
+
+    /// Migrates, enqueues, claims and finishes a job on the runtime the actors use.
+    async fn sync_step_on_current_thread(backend: Backend) {
+        let database = fresh_database(backend).await;
+        let store = database.store(2).await;
+        let job_id = store
+            .enqueue_job(NewJob {
+                entity: "customer".to_owned(),
+                record_id: "crm-1".to_owned(),
+                kind_hint: None,
+                event: "Insert".to_owned(),
+                source: "webhook".to_owned(),
+                run_at: None,
+            })
+            .await
+            .unwrap()
+            .job_id();
+
+        let claimed = store
+            .claim_jobs("customer", "w1", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        store
+            .finish_sync(FinishedSync {
+                job_id: Some(job_id),
+                entity: "customer".to_owned(),
+                crm_id: "crm-1".to_owned(),
+                siagh_code: "S-1".to_owned(),
+                crm_kind: "person".to_owned(),
+                crm_checksum: "a".to_owned(),
+                siagh_checksum: "b".to_owned(),
+                base_snapshot: "{}".to_owned(),
+                log: NewLogEntry {
+                    job_id: Some(job_id),
+                    entity: "customer".to_owned(),
+                    record_id: "crm-1".to_owned(),
+                    direction: "crm_to_siagh".to_owned(),
+                    action: "create".to_owned(),
+                    ..NewLogEntry::default()
+                },
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(store.job(job_id).await.unwrap().unwrap().status, JOB_DONE);
+        assert_eq!(
+            store.log_entries(LogFilter::default()).await.unwrap().len(),
+            1
+        );
+        database.drop_database().await;
+    }
+
+    #[actix_rt::test]
+    async fn sync_step_on_current_thread_sqlite() {
+        sync_step_on_current_thread(Backend::Sqlite).await;
+    }
+
+    #[actix_rt::test]
+    async fn sync_step_on_current_thread_postgres() {
+        sync_step_on_current_thread(Backend::Postgres).await;
+    }
 }

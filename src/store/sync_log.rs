@@ -152,3 +152,115 @@ impl Store {
         Ok(query.load(&mut *conn).await?)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::testing::test_on_both_backends;
+
+    fn entry(record_id: &str, action: &str) -> NewLogEntry {
+        NewLogEntry {
+            entity: "customer".to_owned(),
+            record_id: record_id.to_owned(),
+            direction: CRM_TO_SIAGH.to_owned(),
+            action: action.to_owned(),
+            ..NewLogEntry::default()
+        }
+    }
+
+    async fn log_entries_filter_and_page(store: Store) {
+        let first = store.record(entry("A", "create")).await.unwrap();
+        let second = store.record(entry("B", "skip_unchanged")).await.unwrap();
+        let third = store.record(entry("A", "update")).await.unwrap();
+
+        let all = store.log_entries(LogFilter::default()).await.unwrap();
+        let for_a = store
+            .log_entries(LogFilter {
+                record_id: Some("A".to_owned()),
+                ..LogFilter::default()
+            })
+            .await
+            .unwrap();
+        let skips = store
+            .log_entries(LogFilter {
+                action: Some("skip_unchanged".to_owned()),
+                ..LogFilter::default()
+            })
+            .await
+            .unwrap();
+        let older_page = store
+            .log_entries(LogFilter {
+                before_id: Some(third),
+                limit: 1,
+                ..LogFilter::default()
+            })
+            .await
+            .unwrap();
+        let other_entity = store
+            .log_entries(LogFilter {
+                entity: Some("quote".to_owned()),
+                ..LogFilter::default()
+            })
+            .await
+            .unwrap();
+
+        let ids = |entries: &[LogEntry]| entries.iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(&all), vec![third, second, first]);
+        assert_eq!(ids(&for_a), vec![third, first]);
+        assert_eq!(ids(&skips), vec![second]);
+        assert_eq!(ids(&older_page), vec![second]);
+        assert!(other_entity.is_empty());
+    }
+
+    async fn record_keeps_every_field(store: Store) {
+        let job_id = store
+            .enqueue_job(crate::store::NewJob {
+                entity: "customer".to_owned(),
+                record_id: "A".to_owned(),
+                kind_hint: None,
+                event: "Update".to_owned(),
+                source: "poll".to_owned(),
+                run_at: None,
+            })
+            .await
+            .unwrap()
+            .job_id();
+        let written = NewLogEntry {
+            job_id: Some(job_id),
+            entity: "customer".to_owned(),
+            record_id: "A".to_owned(),
+            direction: SIAGH_TO_CRM.to_owned(),
+            action: "retry_scheduled".to_owned(),
+            source_snapshot: Some("{}".to_owned()),
+            target_before: Some(r#"{"a":1}"#.to_owned()),
+            target_after: Some(r#"{"a":2}"#.to_owned()),
+            target_id: Some("T-1".to_owned()),
+            error: Some("HTTP 503".to_owned()),
+            duration_ms: Some(1500),
+        };
+
+        let id = store.record(written.clone()).await.unwrap();
+
+        let read = store.log_entries(LogFilter::default()).await.unwrap();
+        assert_eq!(read.len(), 1);
+        let row = &read[0];
+        assert_eq!(row.id, id);
+        let as_written = NewLogEntry {
+            job_id: row.job_id,
+            entity: row.entity.clone(),
+            record_id: row.record_id.clone(),
+            direction: row.direction.clone(),
+            action: row.action.clone(),
+            source_snapshot: row.source_snapshot.clone(),
+            target_before: row.target_before.clone(),
+            target_after: row.target_after.clone(),
+            target_id: row.target_id.clone(),
+            error: row.error.clone(),
+            duration_ms: row.duration_ms,
+        };
+        assert_eq!(as_written, written);
+    }
+
+    test_on_both_backends!(log_entries_filter_and_page, record_keeps_every_field);
+}
