@@ -57,7 +57,7 @@ pub enum StoreError {
     #[error("job {id} is already '{status}'; only a pending or running job can be retried")]
     JobFinished { id: i64, status: String },
 
-    /// Concurrent writers kept changing the same rows; the operation may be retried.
+    /// Concurrent writers kept changing the same rows. Retrying the operation may succeed.
     #[error("{operation} gave up after {attempts} attempts because of concurrent changes")]
     Contention {
         operation: &'static str,

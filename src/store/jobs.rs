@@ -3,6 +3,9 @@
 //! A job is `pending` until a worker claims it (`running`, with a lease), then `done` or
 //! `dead`. A partial unique index allows one `pending` job per record, so repeated deliveries
 //! for a waiting record merge into its job. Jobs of one record run one at a time, oldest first.
+//!
+//! NOTE: finished jobs are kept forever. Nothing deletes old `done` rows yet, so the table
+//! and its indexes grow with every change synced.
 
 use std::time::Duration;
 
@@ -56,7 +59,7 @@ pub struct Job {
     pub run_at: NaiveDateTime,
     /// The worker holding the lease while the job runs.
     pub leased_by: Option<String>,
-    /// When the lease ends (UTC); after it, another worker may claim the job.
+    /// End of the lease (UTC). After it, another worker may claim the job.
     pub lease_expires_at: Option<NaiveDateTime>,
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
@@ -72,7 +75,7 @@ pub struct NewJob {
     pub kind_hint: Option<String>,
     pub event: String,
     pub source: String,
-    /// Earliest run time (UTC); `None` means now.
+    /// Earliest run time (UTC), or now when `None`.
     pub run_at: Option<NaiveDateTime>,
 }
 
@@ -81,7 +84,7 @@ pub struct NewJob {
 pub enum Enqueued {
     /// A new pending job with this id was inserted.
     Inserted(i64),
-    /// The record already had a pending job with this id; the new change joined it.
+    /// The record already had a pending job with this id, and the new change joined it.
     Coalesced(i64),
 }
 
@@ -99,8 +102,8 @@ impl Enqueued {
 pub enum RetryOutcome {
     /// The job is pending again at the requested time.
     Rescheduled,
-    /// The record already had another pending job with this id; the retried job was closed
-    /// as `done` and that job will do the work.
+    /// The record already had another pending job with this id. The retried job was closed
+    /// as `done`, and that job will do the work.
     MergedInto(i64),
 }
 
@@ -130,7 +133,7 @@ struct NewJobRow<'a> {
     updated_at: NaiveDateTime,
 }
 
-/// How [`reschedule`] changes the attempt counter.
+/// Change to the attempt counter made by [`reschedule`].
 #[derive(Debug, Clone, Copy)]
 enum Attempts {
     Keep,
@@ -138,15 +141,16 @@ enum Attempts {
     Reset,
 }
 
-/// What [`reschedule`] expects of a job and writes when it goes back to `pending`.
+/// Expected state of a job, and the values [`reschedule`] writes when it goes back to
+/// `pending`.
 struct Reschedule<'a> {
-    /// Statuses the job may have; a job in any other status is left alone.
+    /// Statuses the job may have. A job in any other status is left alone.
     from_statuses: &'a [&'a str],
     /// When set, a job leased by another worker is left alone.
     leased_by: Option<&'a str>,
     run_at: NaiveDateTime,
     attempts: Attempts,
-    /// `Some` replaces `last_error`; `None` keeps it.
+    /// New `last_error`, or `None` to keep the current one.
     last_error: Option<&'a str>,
     /// `last_error` written when the job is merged into another pending job.
     superseded_error: String,
@@ -158,7 +162,7 @@ enum Rescheduled {
     Pending,
     /// Closed as `done` in favour of the record's other pending job, with this id.
     MergedInto(i64),
-    /// Left alone because its status or lease holder did not match; carries the status.
+    /// Left alone because its status or lease holder did not match. Carries the job's status.
     Skipped(String),
 }
 
@@ -236,8 +240,8 @@ async fn claim(
 
     // A job is a candidate when it is due and either pending or running on an expired lease.
     // It is skipped while its entity is paused, while another job of its record runs on a
-    // live lease, and while an older unfinished job of its record exists, so only the oldest
-    // job of a record can be claimed and at most one per record.
+    // live lease, and while an older unfinished job of its record exists. So only the oldest
+    // job of a record can be claimed, and at most one per record.
     macro_rules! candidate_ids {
         () => {
             candidate
@@ -330,8 +334,8 @@ async fn claim(
 /// Moves job `id` back to `pending`, or, when its record already has another pending job,
 /// closes it as `done` and returns that job's id.
 ///
-/// On PostgreSQL a concurrent enqueue can insert the other pending job after the check; the
-/// update then fails on the partial unique index, and the next attempt sees that job.
+/// On PostgreSQL a concurrent enqueue can insert the other pending job after the check. The
+/// update then fails on the partial unique index, and the next attempt finds that job.
 async fn reschedule(
     conn: &mut DbConnection,
     id: i64,

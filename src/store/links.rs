@@ -1,8 +1,8 @@
 //! The `entity_links` table: which CRM record is which Siagh record, and what was last synced.
 //!
-//! A link also guards creates, which are not idempotent on either side: before the create
-//! call the link is written in state `creating` with an attempt id, and an outcome that
-//! cannot be known (a timeout after sending) leaves it `uncertain` for review.
+//! A link also guards creates, which are not idempotent on either side. Before the create
+//! call, the link is written in state `creating` with an attempt id. An outcome that cannot
+//! be known (a timeout after sending) leaves it `uncertain` for review.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -44,7 +44,7 @@ pub struct Link {
     pub siagh_checksum: Option<String>,
     /// The canonical record as last synced (JSON), the base of three-way merges.
     pub base_snapshot: Option<String>,
-    /// Why the link became uncertain; cleared when the link is synced.
+    /// Error that made the link uncertain, cleared when the link is synced.
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,

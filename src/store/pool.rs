@@ -4,6 +4,7 @@
 //! written once. SQL that only one backend's query builder accepts (upserts, locking clauses)
 //! goes through [`per_backend!`], which expands the same body once per variant.
 
+use std::future::Future;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection};
@@ -11,12 +12,13 @@ use diesel::{Connection, ConnectionError, ConnectionResult, IntoSql, SqliteConne
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{
     AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection, TransactionManager,
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures::FutureExt;
+use futures::future::BoxFuture;
 
 use super::StoreError;
 
@@ -30,8 +32,8 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
      PRAGMA foreign_keys = ON; \
      PRAGMA synchronous = NORMAL;";
 
-/// How long a caller waits for a pooled connection before [`StoreError::Pool`]. A webhook
-/// answers 503 after this, so it stays well below an HTTP client's timeout.
+/// Maximum wait for a pooled connection before [`StoreError::Pool`]. A webhook returns 503
+/// after this wait, so it stays well below an HTTP client's timeout.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The database engine behind a [`Store`].
@@ -89,7 +91,7 @@ impl DatabaseTarget {
         })
     }
 
-    /// The location with any password replaced, for messages and logs.
+    /// Returns the location with any password replaced, for messages and logs.
     pub(crate) fn redacted(&self) -> String {
         redact_url(&self.location)
     }
@@ -98,7 +100,7 @@ impl DatabaseTarget {
 const MEMORY_DATABASE_REASON: &str =
     "an in-memory SQLite database cannot be shared by a connection pool; use a file path";
 
-/// Replaces the password in a URL with `***`; returns anything that is not a URL unchanged.
+/// Replaces the password in a URL with `***`. Returns anything that is not a URL unchanged.
 pub(crate) fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut parsed) if parsed.password().is_some() => {
@@ -112,7 +114,7 @@ pub(crate) fn redact_url(raw: &str) -> String {
 
 /// One database connection of either backend.
 ///
-/// Queries built with diesel's common DSL run on it directly; backend-specific SQL matches on
+/// Queries built with diesel's common DSL run on it directly. Backend-specific SQL matches on
 /// the variant, usually through [`per_backend!`].
 #[derive(diesel::MultiConnection)]
 #[diesel_async]
@@ -125,9 +127,77 @@ pub enum DbConnection {
     Sqlite(AsyncSqliteConnection),
 }
 
-/// A synchronous SQLite connection run on blocking threads. The derive above needs the type
-/// as a single path.
-pub type AsyncSqliteConnection = SyncConnectionWrapper<SqliteConnection>;
+/// A synchronous SQLite connection run on tokio's blocking threads. The derive above needs the
+/// type as a single path.
+pub type AsyncSqliteConnection = SyncConnectionWrapper<SqliteConnection, BlockingThreads>;
+
+/// Runs SQLite calls on tokio's blocking thread pool for [`AsyncSqliteConnection`].
+///
+/// When a caller drops a query future early (a timeout, a closed HTTP request), the drop waits
+/// until the blocking call has finished, so the connection goes back to the pool unused and
+/// with a readable transaction state. diesel-async's default waits with `block_in_place`,
+/// which panics on a current-thread runtime such as actix's. This one blocks on a channel.
+pub struct BlockingThreads {
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl SpawnBlocking for BlockingThreads {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        let Some(runtime) = &self.runtime else {
+            let error =
+                "a SQLite connection was opened outside a tokio runtime; open it inside one";
+            return futures::future::ready(Err(error.into())).boxed();
+        };
+        let (finished_sender, finished) = std::sync::mpsc::channel::<()>();
+        let join = runtime.spawn_blocking(move || {
+            // Dropped when `task` returns or when a shutting-down runtime discards the task,
+            // which wakes a waiting `WaitOnDrop::drop` either way.
+            let _finished_sender = finished_sender;
+            task()
+        });
+        WaitOnDrop { join, finished }
+            .map(|joined| joined.map_err(Box::from))
+            .boxed()
+    }
+
+    fn get_runtime() -> Self {
+        Self {
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+}
+
+/// A blocking task's join handle whose drop waits for the task to end.
+struct WaitOnDrop<R> {
+    join: tokio::task::JoinHandle<R>,
+    finished: std::sync::mpsc::Receiver<()>,
+}
+
+impl<R> Future for WaitOnDrop<R> {
+    type Output = Result<R, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.join).poll(cx)
+    }
+}
+
+impl<R> Drop for WaitOnDrop<R> {
+    fn drop(&mut self) {
+        if !self.join.is_finished() {
+            // Returns once the task's sender is dropped; no message is ever sent.
+            let _ = self.finished.recv();
+        }
+    }
+}
 
 /// Expands `$body` once per backend with `$conn` bound to that backend's own connection
 /// (`&mut AsyncPgConnection` or `&mut SyncConnectionWrapper<SqliteConnection>`).
@@ -199,6 +269,8 @@ where
 
 async fn establish(backend: Backend, location: &str) -> ConnectionResult<DbConnection> {
     match backend {
+        // NOTE: diesel-async 0.10 connects without TLS, so a server that requires TLS
+        // (`sslmode=require`) rejects the connection. Only plain TCP has been run.
         Backend::Postgres => AsyncPgConnection::establish(location)
             .await
             .map(DbConnection::Postgres),
@@ -296,7 +368,7 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
-    /// The backend this store runs on.
+    /// Returns the backend this store runs on.
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -349,7 +421,7 @@ fn run_migrations(target: &DatabaseTarget) -> Result<Vec<String>, String> {
     Ok(applied)
 }
 
-/// The current UTC time truncated to microseconds, the precision both backends keep.
+/// Returns the current UTC time truncated to microseconds, the precision both backends keep.
 pub(crate) fn utc_now() -> chrono::NaiveDateTime {
     truncate_to_micros(chrono::Utc::now().naive_utc())
 }
@@ -371,7 +443,7 @@ pub(crate) fn clamp_limit(limit: i64) -> i64 {
 mod tests {
     use super::*;
     use crate::store::testing::{fresh_database, test_on_both_backends};
-    use crate::store::{FinishedSync, JOB_DONE, LogFilter, NewJob, NewLogEntry};
+    use crate::store::{FinishedSync, JOB_DONE, LogFilter, NewJob, NewLogEntry, RetryOutcome};
 
     fn parse(url: &str) -> Result<DatabaseTarget, StoreError> {
         DatabaseTarget::parse(url)
@@ -568,6 +640,51 @@ mod tests {
             1
         );
         database.drop_database().await;
+    }
+
+    /// Drops store calls part-way, some inside a transaction, on the runtime the actors use.
+    async fn cancelled_calls_leave_store_usable(backend: Backend) {
+        let database = fresh_database(backend).await;
+        let store = database.store(2).await;
+        let change = NewJob {
+            entity: "customer".to_owned(),
+            record_id: "crm-1".to_owned(),
+            kind_hint: None,
+            event: "Update".to_owned(),
+            source: "webhook".to_owned(),
+            run_at: None,
+        };
+        let job_id = store.enqueue_job(change.clone()).await.unwrap().job_id();
+
+        for round in 0..200_u64 {
+            let deadline = Duration::from_micros(20 + round * 10);
+            let retry = store.retry_job(job_id, utc_now(), "timed out");
+            let _ = tokio::time::timeout(deadline, retry).await;
+            let _ = tokio::time::timeout(deadline, store.enqueue_job(change.clone())).await;
+        }
+
+        store.ping().await.unwrap();
+        assert_eq!(
+            store.retry_job(job_id, utc_now(), "x").await.unwrap(),
+            RetryOutcome::Rescheduled
+        );
+        let claimed = store
+            .claim_jobs("customer", "w1", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].id, job_id);
+        database.drop_database().await;
+    }
+
+    #[actix_rt::test]
+    async fn cancelled_calls_leave_store_usable_sqlite() {
+        cancelled_calls_leave_store_usable(Backend::Sqlite).await;
+    }
+
+    #[actix_rt::test]
+    async fn cancelled_calls_leave_store_usable_postgres() {
+        cancelled_calls_leave_store_usable(Backend::Postgres).await;
     }
 
     #[actix_rt::test]

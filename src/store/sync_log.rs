@@ -25,7 +25,7 @@ pub struct LogEntry {
     pub record_id: String,
     /// [`CRM_TO_SIAGH`] or [`SIAGH_TO_CRM`].
     pub direction: String,
-    /// What the step did: `create`, `update`, `skip_unchanged`, `duplicate`,
+    /// Outcome of the step: `create`, `update`, `skip_unchanged`, `duplicate`,
     /// `retry_scheduled`, `dead_letter`, `adopted`, `uncertain`, `ignored`, …
     pub action: String,
     /// The source record as read (JSON).
@@ -41,7 +41,7 @@ pub struct LogEntry {
     pub created_at: NaiveDateTime,
 }
 
-/// An audit row to insert; see [`LogEntry`] for the fields.
+/// An audit row to insert. [`LogEntry`] describes the fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewLogEntry {
     pub job_id: Option<i64>,
@@ -57,7 +57,7 @@ pub struct NewLogEntry {
     pub duration_ms: Option<i64>,
 }
 
-/// Which audit rows [`Store::log_entries`] returns. Unset fields match every row.
+/// Filter for [`Store::log_entries`]. Unset fields match every row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFilter {
     pub entity: Option<String>,

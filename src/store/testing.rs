@@ -100,12 +100,12 @@ async fn fresh_postgres() -> TestDatabase {
 }
 
 impl TestDatabase {
-    /// The URL to pass to [`Store::connect`].
+    /// Returns the URL to pass to [`Store::connect`].
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// The backend the database runs on.
+    /// Returns the backend the database runs on.
     pub fn backend(&self) -> Backend {
         self.backend
     }
