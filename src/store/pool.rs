@@ -135,7 +135,8 @@ pub type AsyncSqliteConnection = SyncConnectionWrapper<SqliteConnection, Blockin
 ///
 /// When a caller drops a query future early (a timeout, a closed HTTP request), the drop waits
 /// until the blocking call has finished, so the connection goes back to the pool unused and
-/// with a readable transaction state. diesel-async's default waits with `block_in_place`,
+/// with a readable transaction state. That wait blocks the dropping thread, for up to the
+/// 5 s busy timeout when the call waits for SQLite's write lock. diesel-async's default waits with `block_in_place`,
 /// which panics on a current-thread runtime such as actix's. This one blocks on a channel.
 pub struct BlockingThreads {
     runtime: Option<tokio::runtime::Handle>,

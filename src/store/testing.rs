@@ -184,8 +184,11 @@ async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), Strin
 }
 
 /// Runs `check` against a store on a fresh database of `backend`, then drops the database.
-#[cfg(test)]
-pub(crate) async fn with_store(backend: Backend, check: impl AsyncFnOnce(Store)) {
+///
+/// # Panics
+///
+/// When the database cannot be set up, or when `check` panics.
+pub async fn with_store(backend: Backend, check: impl AsyncFnOnce(Store)) {
     let database = fresh_database(backend).await;
     let store = database.store(8).await;
 
