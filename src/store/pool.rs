@@ -201,7 +201,7 @@ impl<R> Drop for WaitOnDrop<R> {
 }
 
 /// Expands `$body` once per backend with `$conn` bound to that backend's own connection
-/// (`&mut AsyncPgConnection` or `&mut SyncConnectionWrapper<SqliteConnection>`).
+/// (`&mut AsyncPgConnection` or `&mut AsyncSqliteConnection`).
 ///
 /// Use it for SQL outside the backends' common DSL: `ON CONFLICT` upserts and locking clauses.
 /// The second form takes a separate body per backend.
@@ -561,6 +561,22 @@ mod tests {
         let message = error.to_string();
         assert!(matches!(error, StoreError::Connect { .. }), "{message}");
         assert!(!message.contains("secret"), "{message}");
+    }
+
+    /// Compiles only while the store's futures can move between threads, as `tokio::spawn`
+    /// requires.
+    #[allow(dead_code)]
+    fn store_futures_are_send(store: &Store, done: FinishedSync) {
+        fn assert_send<T: Send>(_: T) {}
+        assert_send(store.finish_sync(done));
+        assert_send(store.retry_job(1, utc_now(), "x"));
+        assert_send(store.release_jobs("w"));
+        assert_send(store.requeue_dead_job(1));
+        assert_send(store.begin_create("customer", "c", "person", "a"));
+        assert_send(store.log_entries(LogFilter::default()));
+        assert_send(store.set_paused("all", true));
+        assert_send(store.remember_crm_kind("c", "person"));
+        assert_send(Store::migrate("x"));
     }
 
     async fn ping_succeeds(store: Store) {
