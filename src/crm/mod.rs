@@ -8,6 +8,8 @@ pub mod client;
 pub mod error;
 pub mod model;
 
+#[cfg(test)]
+mod tests;
 
 pub use client::{CrmClient, CrmClientConfig};
 pub use error::Error;
