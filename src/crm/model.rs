@@ -448,6 +448,7 @@ pub mod local_datetime {
         format!("{seconds}.{}", fraction.trim_end_matches('0'))
     }
 
+    /// Serializes with [`format()`].
     pub fn serialize<S: Serializer>(
         value: &NaiveDateTime,
         serializer: S,
@@ -455,6 +456,7 @@ pub mod local_datetime {
         serializer.serialize_str(&format(value))
     }
 
+    /// Deserializes with [`parse`].
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<NaiveDateTime, D::Error> {
@@ -469,6 +471,7 @@ pub mod local_datetime {
         use chrono::NaiveDateTime;
         use serde::{Deserialize, Deserializer, Serializer};
 
+        /// Serializes `Some` with [`super::format`] and `None` as `null`.
         pub fn serialize<S: Serializer>(
             value: &Option<NaiveDateTime>,
             serializer: S,
@@ -479,6 +482,7 @@ pub mod local_datetime {
             }
         }
 
+        /// Deserializes with [`super::parse`], reading `null` and `""` as `None`.
         pub fn deserialize<'de, D: Deserializer<'de>>(
             deserializer: D,
         ) -> Result<Option<NaiveDateTime>, D::Error> {

@@ -156,6 +156,7 @@ impl CrmSim {
         self.base_url.clone()
     }
 
+    /// Returns a snapshot of the counters.
     pub fn counters(&self) -> CrmCounters {
         self.state.counters()
     }
@@ -220,32 +221,39 @@ impl CrmSim {
         control::delete_identity(&self.state, id).await
     }
 
+    /// Returns the stored person with this id, as `person/get` would.
     pub fn person(&self, id: &CrmId) -> Option<CrmPerson> {
         self.state.person(id)
     }
 
+    /// Returns the stored organization with this id, as `organization/get` would.
     pub fn organization(&self, id: &CrmId) -> Option<CrmOrganization> {
         self.state.organization(id)
     }
 
+    /// Sets the URL that receives identity webhooks. `None` stops them.
     pub fn set_identity_webhook_url(&self, url: Option<Url>) {
         self.state
             .configure(|config| config.identity_webhook_url = url);
     }
 
+    /// Sets how many extra identical copies follow each webhook request.
     pub fn set_duplicate_deliveries(&self, copies: u32) {
         self.state
             .configure(|config| config.duplicate_deliveries = copies);
     }
 
+    /// Sets whether webhooks are dropped instead of sent.
     pub fn set_drop_webhooks(&self, drop: bool) {
         self.state.configure(|config| config.drop_webhooks = drop);
     }
 
+    /// Sets the delay before each webhook is sent.
     pub fn set_webhook_delay(&self, delay: Duration) {
         self.state.configure(|config| config.webhook_delay = delay);
     }
 
+    /// Sets the delay added before the response to each login and data call.
     pub fn set_latency(&self, latency: Duration) {
         self.state.configure(|config| config.latency = latency);
     }
@@ -256,6 +264,7 @@ impl CrmSim {
             .configure(|config| config.error_rate = rate.clamp(0.0, 1.0));
     }
 
+    /// Sets whether every login is rejected with 402.
     pub fn set_license_missing(&self, missing: bool) {
         self.state
             .configure(|config| config.license_missing = missing);
