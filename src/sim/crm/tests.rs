@@ -1,0 +1,723 @@
+//! Tests of the simulator's REST API, edit API and webhooks, over HTTP on 127.0.0.1.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::*;
+
+/// One request that reached the test webhook receiver.
+#[derive(Debug, Clone)]
+struct ReceivedHook {
+    method: String,
+    path: String,
+    raw_query: String,
+    /// Query decoded as `application/x-www-form-urlencoded`.
+    params: HashMap<String, String>,
+    header_names: Vec<String>,
+    body_len: usize,
+}
+
+/// Webhook receiver on 127.0.0.1 that records every request and responds with `status`.
+struct HookReceiver {
+    url: Url,
+    received: Arc<Mutex<Vec<ReceivedHook>>>,
+    status: Arc<AtomicU16>,
+    server: ServerHandle,
+}
+
+#[derive(Clone)]
+struct ReceiverData {
+    received: Arc<Mutex<Vec<ReceivedHook>>>,
+    status: Arc<AtomicU16>,
+}
+
+async fn record_hook(
+    request: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    body: web::Bytes,
+    data: web::Data<ReceiverData>,
+) -> HttpResponse {
+    let hook = ReceivedHook {
+        method: request.method().to_string(),
+        path: request.path().to_owned(),
+        raw_query: request.query_string().to_owned(),
+        params: query.into_inner(),
+        header_names: request
+            .headers()
+            .keys()
+            .map(|name| name.as_str().to_owned())
+            .collect(),
+        body_len: body.len(),
+    };
+    data.received.lock().unwrap().push(hook);
+    let status = data.status.load(Ordering::SeqCst);
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+}
+
+impl HookReceiver {
+    async fn start() -> Self {
+        let data = ReceiverData {
+            received: Arc::new(Mutex::new(Vec::new())),
+            status: Arc::new(AtomicU16::new(200)),
+        };
+        let app_data = web::Data::new(data.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_data.clone())
+                .route("/webhook/crm/identity", web::get().to(record_hook))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .bind(local_any_port())
+        .unwrap();
+        let address = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+
+        Self {
+            url: Url::parse(&format!("http://{address}/webhook/crm/identity")).unwrap(),
+            received: data.received,
+            status: data.status,
+            server: handle,
+        }
+    }
+
+    fn received(&self) -> Vec<ReceivedHook> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits up to 5 s until `count` requests have arrived.
+    async fn wait_for(&self, count: usize) -> Vec<ReceivedHook> {
+        for _ in 0..100 {
+            if self.received().len() >= count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.received()
+    }
+
+    async fn stop(self) {
+        self.server.stop(true).await;
+    }
+}
+
+fn local_any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+async fn start_sim(config: CrmSimConfig) -> CrmSim {
+    start(config, local_any_port()).await.unwrap()
+}
+
+async fn start_sim_with_receiver(config: CrmSimConfig) -> (CrmSim, HookReceiver) {
+    let receiver = HookReceiver::start().await;
+    let sim = start_sim(CrmSimConfig {
+        identity_webhook_url: Some(receiver.url.clone()),
+        ..config
+    })
+    .await;
+    (sim, receiver)
+}
+
+fn sample_person() -> NewPerson {
+    NewPerson {
+        first_name: "Sara".into(),
+        last_name: "Sample".into(),
+        mobile: Some("09120000001".into()),
+        customer_number: Some("100-3000".into()),
+        ..NewPerson::default()
+    }
+}
+
+/// Plain HTTP access to the simulator, for requests the CRM client does not make.
+struct RawApi {
+    http: reqwest::Client,
+    base_url: Url,
+    token: String,
+}
+
+impl RawApi {
+    async fn login(sim: &CrmSim) -> Self {
+        let http = reqwest::Client::new();
+        let base_url = sim.base_url();
+        let response: Value = http
+            .post(base_url.join("api/v2/auth/login").unwrap())
+            .json(&json!({"username": "api-user", "password": "not-a-real-password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = response["accessToken"].as_str().unwrap().to_owned();
+        Self {
+            http,
+            base_url,
+            token,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.base_url.join(path).unwrap())
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[actix_rt::test]
+async fn create_person_webhook_reaches_receiver() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig::default()).await;
+
+    let id = sim.create_person(sample_person()).await;
+
+    // The edit API waits for the delivery, so the request has already arrived.
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    let hook = &received[0];
+    assert_eq!(hook.method, "GET");
+    assert_eq!(hook.path, "/webhook/crm/identity");
+    assert_eq!(hook.params.len(), 4);
+    assert_eq!(hook.params["event"], "Insert");
+    assert_eq!(hook.params["id"], id.as_str());
+    assert_eq!(hook.params["type"], "Identity");
+    assert_eq!(hook.params["subtype"], "مخاطب حقیقی");
+    assert_eq!(
+        hook.raw_query,
+        webhook_query("Insert", &id, "Identity", "مخاطب حقیقی")
+    );
+    assert!(
+        !hook.header_names.iter().any(|name| name == "user-agent"),
+        "{:?}",
+        hook.header_names
+    );
+    assert!(!hook.header_names.iter().any(|name| name == "content-type"));
+    assert_eq!(hook.body_len, 0);
+    let log = sim.webhook_log();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].status, Some(200));
+    assert_eq!(sim.counters().webhooks_sent, 1);
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn duplicate_deliveries_send_copies() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig::default()).await;
+    sim.set_duplicate_deliveries(2);
+
+    let id = sim.create_person(sample_person()).await;
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 3);
+    assert!(
+        received
+            .iter()
+            .all(|hook| hook.raw_query == received[0].raw_query)
+    );
+    assert!(received.iter().all(|hook| hook.params["id"] == id.as_str()));
+    assert_eq!(sim.webhook_log().len(), 3);
+    assert_eq!(sim.counters().webhooks_sent, 3);
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn dropped_webhooks_are_not_sent() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig::default()).await;
+    sim.set_drop_webhooks(true);
+
+    sim.create_person(sample_person()).await;
+
+    assert!(receiver.received().is_empty());
+    assert_eq!(sim.counters().webhooks_dropped, 1);
+    assert_eq!(sim.counters().webhooks_sent, 0);
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn failed_delivery_is_logged() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig::default()).await;
+    receiver.status.store(503, Ordering::SeqCst);
+
+    sim.create_person(sample_person()).await;
+
+    let log = sim.webhook_log();
+    assert_eq!(log[0].status, Some(503));
+    assert!(!log[0].succeeded());
+    assert_eq!(sim.counters().webhooks_failed, 1);
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn unreachable_receiver_is_logged_with_error() {
+    let listener = std::net::TcpListener::bind(local_any_port()).unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let sim = start_sim(CrmSimConfig {
+        identity_webhook_url: Some(Url::parse(&format!("http://{address}/hook")).unwrap()),
+        ..CrmSimConfig::default()
+    })
+    .await;
+
+    sim.create_person(sample_person()).await;
+
+    let log = sim.webhook_log();
+    assert_eq!(log[0].status, None);
+    assert!(log[0].error.is_some());
+    assert_eq!(sim.counters().webhooks_failed, 1);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn edit_delete_and_redelivery_fire_webhooks() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig::default()).await;
+    let organization = sim
+        .create_organization(NewOrganization {
+            nick_name: "Example Trading Ltd".into(),
+            ..NewOrganization::default()
+        })
+        .await;
+
+    let edited = sim
+        .edit_organization(&organization, |record| {
+            record.economic_code = Some("411111111112".into());
+        })
+        .await;
+    sim.redeliver_webhook(&organization, "Update").await;
+    let deleted = sim.delete_identity(&organization).await;
+
+    assert!(edited);
+    assert!(deleted);
+    let events: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|hook| hook.params["event"].clone())
+        .collect();
+    assert_eq!(events, ["Insert", "Update", "Update", "Delete"]);
+    assert!(
+        receiver
+            .received()
+            .iter()
+            .all(|hook| hook.params["subtype"] == "مخاطب حقوقی")
+    );
+    assert!(sim.organization(&organization).is_none());
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn edit_of_unknown_person_is_false() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig::default()).await;
+    let organization_id = CrmId::from("4bb1e60b-eb1b-46de-a8d3-e49ddb316e19");
+
+    let edited = sim.edit_person(&organization_id, |_| {}).await;
+
+    assert!(!edited);
+    assert!(receiver.received().is_empty());
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn edit_stamps_human_user_and_moves_modify_date() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let id = sim.create_person(sample_person()).await;
+    let before = sim.person(&id).unwrap();
+
+    sim.edit_person(&id, |person| person.last_name = Some("Changed".into()))
+        .await;
+
+    let after = sim.person(&id).unwrap();
+    assert_eq!(after.last_name.as_deref(), Some("Changed"));
+    assert!(after.object.modify_date > before.object.modify_date);
+    assert_eq!(after.object.creat_date, before.object.creat_date);
+    assert_eq!(after.object.modifier_id.as_deref(), Some(HUMAN_USER_ID));
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn api_writes_fire_no_webhooks_by_default() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+
+    let (status, _) = api
+        .post(
+            "api/v2/crmobject/person/create",
+            json!({"nickName": "From the API"}),
+        )
+        .await;
+
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(receiver.received().is_empty());
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn api_writes_fire_webhooks_when_enabled() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig {
+        webhooks_on_api_writes: true,
+        ..CrmSimConfig::default()
+    })
+    .await;
+    let api = RawApi::login(&sim).await;
+
+    let (_, created) = api
+        .post(
+            "api/v2/crmobject/person/create",
+            json!({"nickName": "From the API"}),
+        )
+        .await;
+
+    let received = receiver.wait_for(1).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].params["id"], created["crmId"].as_str().unwrap());
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn api_create_accepts_pascal_case_and_stamps_api_user() {
+    let sim = start_sim(CrmSimConfig {
+        seed_fixtures: false,
+        ..CrmSimConfig::default()
+    })
+    .await;
+    let api = RawApi::login(&sim).await;
+    let body = json!({
+        "CrmObjectTypeCode": "person",
+        "NickName": "Pascal Case",
+        "FirstName": "Pascal",
+        "CustomerNumber": "100-4000",
+        "PhoneContacts": [{"Default": true, "PhoneType": "Mobile", "PhoneNumber": "09120000009"}],
+        "CustomerDate": "2025-12-18T08:38:59.282Z",
+    });
+
+    let (status, created) = api.post("api/v2/crmobject/person/create", body).await;
+
+    assert_eq!(status, 200);
+    let keys: Vec<&String> = created.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["crmId"]);
+    let id = CrmId::from(created["crmId"].as_str().unwrap());
+    let person = sim.person(&id).unwrap();
+    assert_eq!(person.first_name.as_deref(), Some("Pascal"));
+    assert_eq!(
+        person.identity.phone_contacts[0].phone_number.as_deref(),
+        Some("09120000009")
+    );
+    assert!(person.identity.phone_contacts[0].id.is_some());
+    assert_eq!(person.object.creator_id.as_deref(), Some(API_USER_ID));
+    assert_eq!(person.object.modifier_id.as_deref(), Some(API_USER_ID));
+    assert_eq!(sim.counters().person_creates, 1);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn api_get_returns_get_model() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+
+    let (status, person) = api
+        .post(
+            "api/v2/crmobject/person/get",
+            json!({"Id": "9295bc51-ce7c-4c3c-be1d-addf602c8081"}),
+        )
+        .await;
+
+    assert_eq!(status, 200);
+    assert_eq!(person["creatDate"], "2026-01-10T10:15:42.517");
+    assert_eq!(person["customerNumber"], "100-1005");
+    assert_eq!(person["identityTypeName"], "مخاطب حقیقی");
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn api_update_replaces_record() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+    let id = "4bb1e60b-eb1b-46de-a8d3-e49ddb316e19";
+    let before = sim.organization(&CrmId::from(id)).unwrap();
+
+    let (status, answer) = api
+        .post(
+            "api/v2/crmobject/organization/update",
+            json!({"id": id, "nickName": "Renamed", "economicCode": "411111111119"}),
+        )
+        .await;
+
+    assert_eq!(status, 200);
+    assert_eq!(answer["crmId"], id);
+    let after = sim.organization(&CrmId::from(id)).unwrap();
+    assert_eq!(after.identity.nick_name.as_deref(), Some("Renamed"));
+    assert_eq!(after.economic_code.as_deref(), Some("411111111119"));
+    // Full replace: the phone that the body omitted is gone.
+    assert!(after.identity.phone_contacts.is_empty());
+    assert_eq!(after.object.creat_date, before.object.creat_date);
+    assert_eq!(after.object.creator_id, before.object.creator_id);
+    assert_eq!(after.object.modifier_id.as_deref(), Some(API_USER_ID));
+    assert_eq!(sim.counters().organization_updates, 1);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn api_update_of_unknown_id_is_not_found() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+
+    let (status, body) = api
+        .post(
+            "api/v2/crmobject/person/update",
+            json!({"crmId": "no-such-id", "nickName": "x"}),
+        )
+        .await;
+
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], 404);
+    assert!(body["message"].as_str().unwrap().contains("یافت نشد"));
+    assert_eq!(body["errorDetails"], json!([]));
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn api_rejects_invalid_bodies() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+
+    let (not_object, _) = api.post("api/v2/crmobject/person/get", json!([1, 2])).await;
+    let (no_id, _) = api.post("api/v2/crmobject/person/get", json!({})).await;
+    let (bad_list, body) = api
+        .post(
+            "api/v2/crmobject/person/create",
+            json!({"nickName": "x", "phoneContacts": 5}),
+        )
+        .await;
+
+    assert_eq!(not_object, 400);
+    assert_eq!(no_id, 400);
+    assert_eq!(bad_list, 400);
+    assert_eq!(body["code"], 400);
+    assert!(
+        body["errorDetails"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type")
+    );
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn data_call_without_token_is_unauthorized() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let http = reqwest::Client::new();
+
+    let response = http
+        .post(
+            sim.base_url()
+                .join("api/v2/crmobject/identity/search")
+                .unwrap(),
+        )
+        .json(&json!({"pageNumber": 0, "pageSize": 5, "searchTerm": ""}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status().as_u16(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 401);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn expired_token_is_unauthorized() {
+    let sim = start_sim(CrmSimConfig {
+        token_lifetime: Duration::from_millis(100),
+        ..CrmSimConfig::default()
+    })
+    .await;
+    let api = RawApi::login(&sim).await;
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = api
+        .post(
+            "api/v2/crmobject/identity/search",
+            json!({"pageNumber": 0, "pageSize": 5}),
+        )
+        .await;
+
+    assert_eq!(status, 401);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn login_response_has_fixture_shape() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let http = reqwest::Client::new();
+
+    let body: Value = http
+        .post(sim.base_url().join("api/v2/auth/login").unwrap())
+        .json(
+            &serde_json::from_str::<Value>(include_str!("../fixtures/crm/auth_login_request.json"))
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let expires_at = body["expiresAt"].as_str().unwrap();
+    assert!(expires_at.ends_with("+03:30"), "{expires_at}");
+    let fraction = expires_at.split('.').nth(1).unwrap();
+    assert_eq!(fraction.len(), "1234567+03:30".len(), "{expires_at}");
+    assert_eq!(body["accessToken"].as_str().unwrap().split('.').count(), 3);
+    assert!(body["refreshToken"].is_string());
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn search_page_is_bare_array() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    sim.create_person(NewPerson {
+        first_name: "NoNumber".into(),
+        ..NewPerson::default()
+    })
+    .await;
+    let api = RawApi::login(&sim).await;
+
+    let (status, page) = api
+        .post(
+            "api/v2/crmobject/identity/search",
+            json!({"PageNumber": 0, "PageSize": 5, "SearchTerm": ""}),
+        )
+        .await;
+
+    assert_eq!(status, 200);
+    let items = page.as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["customerNo"], "100-1005");
+    assert_eq!(items[2]["customerNo"], "");
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn http_edit_api_creates_and_patches() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig::default()).await;
+    let http = reqwest::Client::new();
+    let base_url = sim.base_url();
+
+    let created = http
+        .post(base_url.join("sim/persons").unwrap())
+        .json(&json!({"first_name": "Curl", "last_name": "User", "mobile": "09120000005"}))
+        .send()
+        .await
+        .unwrap();
+    let created_status = created.status().as_u16();
+    let id = created.json::<Value>().await.unwrap()["crmId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patched = http
+        .post(base_url.join(&format!("sim/persons/{id}")).unwrap())
+        .json(&json!({"mobile": "09120000006"}))
+        .send()
+        .await
+        .unwrap();
+    let wrong_kind = http
+        .post(base_url.join(&format!("sim/persons/{id}")).unwrap())
+        .json(&json!({"economic_code": "1"}))
+        .send()
+        .await
+        .unwrap();
+    let counters: Value = http
+        .get(base_url.join("sim/counters").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(created_status, 201);
+    assert_eq!(patched.status().as_u16(), 200);
+    assert_eq!(wrong_kind.status().as_u16(), 400);
+    let person = sim.person(&CrmId(id)).unwrap();
+    assert_eq!(
+        person.identity.phone_contacts[0].phone_number.as_deref(),
+        Some("09120000006")
+    );
+    let events: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|hook| hook.params["event"].clone())
+        .collect();
+    assert_eq!(events, ["Insert", "Update"]);
+    assert_eq!(counters["webhooks_sent"], 2);
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn http_knobs_change_settings() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let http = reqwest::Client::new();
+
+    let response = http
+        .post(sim.base_url().join("sim/knobs").unwrap())
+        .json(&json!({"duplicate_deliveries": 3, "error_rate": 0.5}))
+        .send()
+        .await
+        .unwrap();
+    let rejected = http
+        .post(sim.base_url().join("sim/knobs").unwrap())
+        .json(&json!({"error_rate": 2.0}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status().as_u16(), 200);
+    let knobs: Value = response.json().await.unwrap();
+    assert_eq!(knobs["duplicate_deliveries"], 3);
+    assert_eq!(knobs["error_rate"], 0.5);
+    assert_eq!(rejected.status().as_u16(), 400);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn delayed_webhook_arrives_later() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig {
+        webhook_delay: Duration::from_millis(300),
+        ..CrmSimConfig::default()
+    })
+    .await;
+
+    sim.create_person(sample_person()).await;
+
+    assert!(receiver.received().is_empty());
+    assert_eq!(receiver.wait_for(1).await.len(), 1);
+    sim.stop().await;
+    receiver.stop().await;
+}
