@@ -37,7 +37,7 @@ pub const SCOPE_ALL: &str = "all";
 pub const SUPERSEDED: &str = "superseded";
 
 /// One row of `sync_jobs`.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = sync_jobs)]
 pub struct Job {
     pub id: i64,
@@ -108,7 +108,7 @@ pub enum RetryOutcome {
 }
 
 /// Job counts by status, for status pages and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct QueueStats {
     pub pending: i64,
     /// Pending jobs whose `run_at` has passed.

@@ -23,7 +23,7 @@ pub const LINK_UNCERTAIN: &str = "uncertain";
 pub const LINK_LINKED: &str = "linked";
 
 /// One row of `entity_links`.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = entity_links)]
 pub struct Link {
     pub id: i64,
@@ -223,6 +223,21 @@ impl Store {
                 id: link_id,
             });
         }
+        Ok(())
+    }
+
+    /// Drops the intent of a create that certainly made nothing (Siagh rejected it, or the
+    /// request never left). A link that already holds a Siagh code is kept.
+    pub async fn discard_create(&self, link_id: i64) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        diesel::delete(
+            entity_links::table
+                .find(link_id)
+                .filter(entity_links::siagh_code.is_null())
+                .filter(entity_links::state.ne(LINK_LINKED)),
+        )
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 

@@ -14,7 +14,7 @@ pub const CRM_TO_SIAGH: &str = "crm_to_siagh";
 pub const SIAGH_TO_CRM: &str = "siagh_to_crm";
 
 /// One row of `sync_log`.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = sync_log)]
 pub struct LogEntry {
     pub id: i64,
