@@ -1,1 +1,25 @@
-//! TODO
+//! The sync engine: canonical types and normalization, the adapters between each system's
+//! records and the canonical form, and the actors that move changes (webhook receiver,
+//! orchestrator, retry scheduler).
+
+pub mod canonical;
+pub mod crm_customer;
+pub mod customer;
+pub mod customer_number;
+pub mod messages;
+pub mod normalize;
+pub mod orchestrator;
+pub mod retry;
+pub mod siagh_contact;
+pub mod supervision;
+pub mod webhook_receiver;
+
+pub use supervision::{ActorRegistry, FaultInjection};
+
+/// Entity scopes the engine syncs; also the scope names of pause and resume.
+pub const ENTITY_CUSTOMER: &str = "customer";
+pub const ENTITY_QUOTE: &str = "quote";
+/// Scope name that pauses every entity.
+pub const SCOPE_ALL: &str = "all";
+/// Every scope an operator may pause.
+pub const SCOPES: &[&str] = &[SCOPE_ALL, ENTITY_CUSTOMER, ENTITY_QUOTE];
