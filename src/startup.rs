@@ -1,1 +1,185 @@
-//! TODO
+//! Builds the running service from `Settings`: store, dedup, upstream clients, supervised
+//! actors and the HTTP server. Tests build exactly this through [`Application::build`].
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix::{Addr, Supervisor};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use secrecy::ExposeSecret;
+use tracing_actix_web::TracingLogger;
+
+use crate::telemetry::RedactedRootSpan;
+
+use crate::config::Settings;
+use crate::crm::{CrmClient, CrmClientConfig};
+use crate::dedup::Dedup;
+use crate::http::{self, AppState};
+use crate::siagh::{SiaghClient, SiaghClientConfig};
+use crate::store::Store;
+use crate::sync::customer::CustomerSync;
+use crate::sync::orchestrator::{ConnectRetry, CustomerOrchestrator};
+use crate::sync::retry::RetryScheduler;
+use crate::sync::webhook_receiver::WebhookReceiver;
+use crate::sync::{ActorRegistry, ENTITY_CUSTOMER};
+
+/// Connections in the store's pool.
+const STORE_POOL_SIZE: u32 = 10;
+
+/// A built service whose HTTP server is bound and whose actors are running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+    registry: ActorRegistry,
+    orchestrator: Addr<CustomerOrchestrator>,
+}
+
+impl Application {
+    /// Builds and starts everything; must run inside an actix `System`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Store::migrate(&settings.database_url)
+            .await
+            .context("applying database migrations")?;
+        let store = Store::connect(&settings.database_url, STORE_POOL_SIZE)
+            .await
+            .context("connecting to the database")?;
+        let dedup = Dedup::connect(
+            settings.redis_url.as_ref().map(|url| url.expose_secret()),
+            &settings.redis_key_prefix,
+        )
+        .await
+        .context("connecting to Redis")?;
+        let crm = CrmClient::new(CrmClientConfig {
+            base_url: settings.crm.base_url.clone(),
+            username: settings.crm.username.clone(),
+            password: settings.crm.password.clone(),
+            device_id: "siagh-sync".to_owned(),
+            connect_timeout: settings.crm.connect_timeout,
+            request_timeout: settings.crm.request_timeout,
+            refresh_margin: std::time::Duration::from_secs(60),
+        })
+        .context("building the CRM client")?;
+        let siagh = SiaghClient::new(SiaghClientConfig {
+            base_url: settings.siagh.base_url.clone(),
+            username: settings.siagh.username.clone(),
+            password_md5: settings.siagh.password_md5.clone(),
+            connect_timeout: settings.siagh.connect_timeout,
+            request_timeout: settings.siagh.request_timeout,
+        })
+        .context("building the Siagh client")?;
+
+        let registry = ActorRegistry::default();
+        let worker_id = format!("{}:{ENTITY_CUSTOMER}", instance_name());
+        let customer_sync = CustomerSync::new(
+            store.clone(),
+            crm,
+            siagh,
+            settings.sync.clone(),
+            settings.faults.clone(),
+        );
+        let orchestrator = {
+            let registry = registry.clone();
+            Supervisor::start(move |_| {
+                CustomerOrchestrator::new(customer_sync, registry, worker_id)
+            })
+        };
+        let retry = {
+            let store = store.clone();
+            let sync_settings = settings.sync.clone();
+            let wake = orchestrator.clone().recipient();
+            let registry = registry.clone();
+            Supervisor::start(move |_| RetryScheduler::new(store, sync_settings, wake, registry))
+        };
+        orchestrator.do_send(ConnectRetry(retry.recipient()));
+        let webhook_receiver = {
+            let store = store.clone();
+            let dedup = dedup.clone();
+            let ttl = settings.webhook.dedup_ttl;
+            let wake = vec![(ENTITY_CUSTOMER, orchestrator.clone().recipient())];
+            let registry = registry.clone();
+            Supervisor::start(move |_| WebhookReceiver::new(store, dedup, ttl, wake, registry))
+        };
+
+        let state = AppState {
+            store: store.clone(),
+            dedup,
+            registry: registry.clone(),
+            webhook_receiver,
+            pause_listeners: vec![orchestrator.clone().recipient()],
+            webhook_secret: settings.webhook.secret.clone(),
+            webhook_allowed_ips: settings.webhook.allowed_ips.clone(),
+            admin_token: settings.admin_token.clone(),
+            started_at: chrono::Utc::now(),
+        };
+        let listener = TcpListener::bind(settings.listen_addr)
+            .with_context(|| format!("binding LISTEN_ADDR {}", settings.listen_addr))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::<RedactedRootSpan>::new())
+                .app_data(web::Data::new(state.clone()))
+                .configure(http::configure)
+        })
+        .workers(2)
+        .listen(listener)?
+        .run();
+        tracing::info!(port, backend = ?store.backend(), "siagh-sync listening");
+
+        Ok(Application {
+            port,
+            server,
+            store,
+            registry,
+            orchestrator: orchestrator.clone(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn registry(&self) -> &ActorRegistry {
+        &self.registry
+    }
+
+    pub fn orchestrator(&self) -> &Addr<CustomerOrchestrator> {
+        &self.orchestrator
+    }
+
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (Ctrl-C or SIGTERM stop it gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// Starts serving in the background and returns the handle that stops it.
+    pub fn spawn(self) -> ServerHandle {
+        let handle = self.server.handle();
+        actix_rt::spawn(self.server);
+        handle
+    }
+}
+
+/// Name of this process for job leases: the host name, so a restarted process releases the
+/// leases its previous run held.
+fn instance_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "siagh-sync".to_owned())
+}
