@@ -1,0 +1,132 @@
+//! Admin API: authentication, pause and resume, status.
+
+use std::time::Duration;
+
+use serde_json::json;
+use siagh_sync::store::Backend;
+
+use crate::helpers::{on_both_backends, person, spawn_app};
+
+on_both_backends!(
+    admin_requires_the_bearer_token,
+    health_and_ready_answer,
+    pause_holds_jobs_across_a_restart,
+    pause_rejects_unknown_entity,
+);
+
+async fn admin_requires_the_bearer_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let missing = app
+        .http
+        .get(format!("{}/admin/status", app.address))
+        .send()
+        .await
+        .unwrap();
+    let wrong = app
+        .http
+        .post(format!("{}/admin/pause", app.address))
+        .bearer_auth("wrong-token-0000000000")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(missing.status(), 401);
+    assert_eq!(wrong.status(), 401);
+    assert!(app.store.paused_scopes().await.unwrap().is_empty());
+    app.shutdown().await;
+}
+
+async fn health_and_ready_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let health = app
+        .http
+        .get(format!("{}/health", app.address))
+        .send()
+        .await
+        .unwrap();
+    let ready = app
+        .http
+        .get(format!("{}/ready", app.address))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(health.status(), 200);
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["store"], "ok");
+    let redis = if backend == Backend::Postgres {
+        "ok"
+    } else {
+        "not configured"
+    };
+    assert_eq!(body["redis"], redis);
+    app.shutdown().await;
+}
+
+async fn pause_holds_jobs_across_a_restart(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let paused = app
+        .admin_post("/admin/pause", Some(json!({"entity": "customer"})))
+        .await;
+    assert_eq!(paused.status(), 200);
+    // Pausing twice is harmless.
+    assert_eq!(
+        app.admin_post("/admin/pause", Some(json!({"entity": "customer"})))
+            .await
+            .status(),
+        200
+    );
+
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.push(app.crm.create_person(person(100 + n, "مکث")).await);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        app.siagh.counters().contact_creates,
+        0,
+        "nothing reaches Siagh while paused"
+    );
+
+    app.restart().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = app.admin_get("/admin/status").await;
+    assert_eq!(status["paused_scopes"], json!(["customer"]));
+    assert_eq!(status["queue"]["pending"], 10);
+    assert_eq!(
+        app.siagh.counters().contact_creates,
+        0,
+        "the pause survives a restart"
+    );
+
+    let resumed = app
+        .admin_post("/admin/resume", Some(json!({"entity": "customer"})))
+        .await;
+    assert_eq!(resumed.status(), 200);
+    app.wait_until_idle().await;
+
+    assert_eq!(app.siagh.counters().contact_creates, 10);
+    for id in &ids {
+        assert_eq!(app.link(id).await.unwrap().state, "linked");
+    }
+    let status = app.admin_get("/admin/status").await;
+    assert_eq!(status["paused_scopes"], json!([]));
+    app.shutdown().await;
+}
+
+async fn pause_rejects_unknown_entity(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app
+        .admin_post("/admin/pause", Some(json!({"entity": "invoices"})))
+        .await;
+
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("invoices"));
+    assert!(app.store.paused_scopes().await.unwrap().is_empty());
+    app.shutdown().await;
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server against the CRM and Siagh simulators, on SQLite with
+//! in-process dedup and on PostgreSQL with Redis.
+
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod admin;
+mod customer_sync;
+mod logging;
+mod resilience;
+mod webhooks;

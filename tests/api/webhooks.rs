@@ -1,0 +1,176 @@
+//! Webhook intake: validation, Persian text, deduplication and coalescing.
+
+use std::time::Duration;
+
+use siagh_sync::store::Backend;
+
+use crate::helpers::{on_both_backends, person, spawn_app, wait_until};
+
+on_both_backends!(
+    persian_subtype_is_stored_byte_for_byte,
+    malformed_queries_are_rejected_and_not_stored,
+    wrong_secret_is_not_found,
+    repeated_deliveries_make_one_write_per_change,
+    edit_during_processing_is_not_lost,
+);
+
+async fn persian_subtype_is_stored_byte_for_byte(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.admin_post("/admin/pause", None).await;
+    // The subtype as captured from Payamgostar: percent-encoded UTF-8, spaces as '+'.
+    let query = "event=Insert&id=9295bc51-ce7c-4c3c-be1d-addf602c8081&type=Identity&subtype=%D9%85%D8%AE%D8%A7%D8%B7%D8%A8+%D8%AD%D9%82%DB%8C%D9%82%DB%8C+siagh";
+
+    let response = app.send_webhook("identity", query).await;
+
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let job_id = body["job_id"].as_i64().unwrap();
+    let job = app.store.job(job_id).await.unwrap().unwrap();
+    assert_eq!(job.kind_hint.as_deref(), Some("مخاطب حقیقی siagh"));
+    assert_eq!(job.record_id, "9295bc51-ce7c-4c3c-be1d-addf602c8081");
+    assert_eq!(job.event, "Insert");
+    app.shutdown().await;
+}
+
+async fn malformed_queries_are_rejected_and_not_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cases = [
+        ("event=Insert&type=Identity", "\"id\""),
+        ("event=Created&id=a1&type=Identity", "\"event\""),
+        ("id=a1&type=Identity", "\"event\""),
+        ("event=Insert&id=a1&subtype=%D9%FF", "\"subtype\""),
+        ("event=Insert&id=a1&type=Quote", "\"type\""),
+    ];
+
+    for (query, parameter) in cases {
+        let response = app.send_webhook("identity", query).await;
+
+        assert_eq!(response.status(), 400, "query {query}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains(parameter), "query {query}: {message}");
+    }
+    let stats = app.store.queue_stats().await.unwrap();
+    assert_eq!(stats.pending + stats.running + stats.done + stats.dead, 0);
+    app.shutdown().await;
+}
+
+async fn wrong_secret_is_not_found(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app
+        .http
+        .get(format!(
+            "{}/webhook/crm/not-the-secret-0000/identity?event=Insert&id=a1",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 404);
+    assert_eq!(app.store.queue_stats().await.unwrap().pending, 0);
+    app.shutdown().await;
+}
+
+async fn repeated_deliveries_make_one_write_per_change(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.crm.create_person(person(10, "نگار")).await;
+    app.wait_until_idle().await;
+    app.crm
+        .edit_person(&id, |record| {
+            record.identity.email = Some("negar@example.com".into())
+        })
+        .await;
+    app.wait_until_idle().await;
+    let writes_before = app.siagh.counters().contact_updates;
+
+    // An edit that is delivered three more times within 200 ms.
+    app.crm.set_identity_webhook_url(None);
+    app.crm
+        .edit_person(&id, |record| {
+            record.object.description = Some("ویرایش".into())
+        })
+        .await;
+    app.admin_post("/admin/pause", None).await;
+    for _ in 0..3 {
+        assert_eq!(app.send_update_webhook(&id).await.status(), 200);
+    }
+    app.admin_post("/admin/resume", None).await;
+    app.wait_until_idle().await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(app.send_update_webhook(&id).await.status(), 200);
+    app.wait_until_idle().await;
+
+    assert_eq!(app.siagh.counters().contact_updates, writes_before + 1);
+    assert_eq!(app.siagh.counters().contact_creates, 1);
+    let actions = app.actions_for(&id).await;
+    let tail = &actions[actions.len() - 6..];
+    assert_eq!(
+        tail,
+        [
+            "received",
+            "duplicate",
+            "duplicate",
+            "update",
+            "received",
+            "skip_unchanged"
+        ]
+    );
+    app.shutdown().await;
+}
+
+async fn edit_during_processing_is_not_lost(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.crm.create_person(person(11, "کاوه")).await;
+    app.wait_until_idle().await;
+    app.siagh.set_latency(Duration::from_millis(1_500));
+
+    app.crm
+        .edit_person(&id, |record| {
+            record.identity.email = Some("first@example.com".into())
+        })
+        .await;
+    let store = app.store.clone();
+    let record = id.0.clone();
+    wait_until(
+        "the first edit's job is running",
+        Duration::from_secs(10),
+        || {
+            let store = store.clone();
+            let record = record.clone();
+            async move {
+                let stats = store.queue_stats().await.unwrap();
+                stats.running == 1
+                    && store
+                        .pending_job_for("customer", &record)
+                        .await
+                        .unwrap()
+                        .is_none()
+            }
+        },
+    )
+    .await;
+    app.crm
+        .edit_person(&id, |record| {
+            record.identity.email = Some("second@example.com".into())
+        })
+        .await;
+    app.wait_until_idle().await;
+
+    let code: i64 = app
+        .link(&id)
+        .await
+        .unwrap()
+        .siagh_code
+        .unwrap()
+        .parse()
+        .unwrap();
+    let contact = app.siagh.contact(code).unwrap();
+    assert_eq!(
+        contact.fields.get("gn_web_users.email").map(String::as_str),
+        Some("second@example.com")
+    );
+    assert_eq!(app.siagh.counters().contact_updates, 2);
+    app.shutdown().await;
+}
