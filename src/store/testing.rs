@@ -227,3 +227,9 @@ macro_rules! test_on_both_backends {
 }
 #[cfg(test)]
 pub(crate) use test_on_both_backends;
+
+/// Runs raw SQL on `store`, for tests that break and repair the schema on purpose.
+pub async fn execute_sql(store: &Store, sql: &str) -> Result<usize, super::StoreError> {
+    let mut conn = store.connection().await?;
+    Ok(diesel::sql_query(sql).execute(&mut *conn).await?)
+}

@@ -16,7 +16,7 @@ use crate::store::{FinishedSync, Job, Link, NewLogEntry, Store, StoreError};
 
 const DIRECTION: &str = "crm_to_siagh";
 
-/// What became of a job after one run.
+/// Result of one run of a job.
 #[derive(Debug)]
 pub enum JobOutcome {
     /// Done, skipped or dead-lettered: nothing more to do for this job.
@@ -172,8 +172,8 @@ impl CustomerSync {
         }
     }
 
-    /// Fetches the CRM record, deciding person or organization from what is known about the id,
-    /// then the webhook subtype, and otherwise by trying both; remembers the answer.
+    /// Fetches the CRM record. The kind (person or organization) comes from the kind stored
+    /// for the id, else the webhook subtype, else trying both; the kind found is stored.
     async fn fetch_customer(&self, job: &Job) -> Result<Customer, SyncError> {
         let id = CrmId(job.record_id.clone());
         let remembered = self
@@ -300,17 +300,17 @@ impl CustomerSync {
                 Err(error.into())
             }
             Err(error) => {
-                // Siagh answered (or the request never left), so no contact exists: drop the
-                // intent, or a later attempt would look for a contact that was never made.
+                // Siagh rejected the request or it never left, so no contact exists. The intent
+                // goes, or a later attempt would look for a contact that was never made.
                 self.store.discard_create(link.id).await?;
                 Err(error.into())
             }
         }
     }
 
-    /// Settles a create whose outcome was never confirmed: looks for the contact by its natural
-    /// key (mobile or national code) and adopts it, creates it when Siagh has no such contact,
-    /// or sends the job to review when the lookup cannot decide.
+    /// Settles a create whose outcome was never confirmed. It looks the contact up by its
+    /// natural key (mobile or national code) and adopts the one match, creates the contact when
+    /// there is no match, and sends the job to review when the lookup cannot decide.
     async fn resolve_unfinished_create(
         &self,
         job: &Job,

@@ -2,7 +2,7 @@
 //!
 //! Values written to a target keep their original letters; only comparisons go through here.
 
-/// Zero-width and directional characters that change nothing a reader sees.
+/// Zero-width and directional characters, invisible in rendered text.
 const INVISIBLE: &[char] = &[
     '\u{200B}', // zero width space
     '\u{200C}', // zero width non-joiner (ZWNJ), common inside Persian words

@@ -9,7 +9,7 @@ use crate::siagh::{ContactForm, PartyType, SiaghContact};
 /// Builds the Siagh contact form for a customer.
 ///
 /// City, province and country stay empty: Siagh expects its own codes there, and the CRM
-/// holds free text that is not a valid code.
+/// contains free text that is not a valid code.
 pub fn to_contact_form(customer: &Customer) -> ContactForm {
     ContactForm {
         full_name: customer.name.clone(),

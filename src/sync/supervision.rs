@@ -3,7 +3,7 @@
 //! actix 0.13's `Supervisor` restarts an actor that stops, not one that panics: a panic in a
 //! handler or in a future running in the actor's context closes the mailbox for good. So every
 //! piece of actor work runs through [`catch_panic`], and the actor turns a caught panic into
-//! `ctx.stop()`, which the supervisor answers with a restart. The restart count and last
+//! `ctx.stop()`, after which the supervisor restarts it. The restart count and last
 //! activity of each actor live here, outside the actors, so they survive restarts and
 //! `/admin/status` can read them.
 

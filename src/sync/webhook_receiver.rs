@@ -51,7 +51,7 @@ pub struct WebhookReceived {
     pub subtype: String,
 }
 
-/// How a delivery was stored.
+/// Result of storing a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookAccepted {
     /// A new job was queued.
@@ -151,9 +151,8 @@ impl Handler<WebhookReceived> for WebhookReceiver {
 }
 
 /// Stores one delivery. A repeat seen by the dedup store is folded into the record's waiting
-/// job when there is one; otherwise, and for every first delivery, the store's atomic
-/// enqueue decides, so a delivery that arrives after the job was claimed always makes a new
-/// job.
+/// job when there is one. Otherwise the store's atomic enqueue decides, so a delivery that
+/// arrives after the job was claimed always makes a new job.
 async fn store_delivery(
     store: Store,
     dedup: Dedup,

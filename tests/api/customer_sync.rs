@@ -12,6 +12,8 @@ on_both_backends!(
     organization_becomes_organization_contact,
     control_characters_never_inject_fields,
     duplicate_mobile_is_dead_lettered_without_blocking,
+    unknown_subtype_is_resolved_by_the_crm,
+    missing_record_is_dead_lettered,
 );
 
 async fn person_create_then_edit_updates_one_contact(backend: Backend) {
@@ -187,5 +189,59 @@ async fn duplicate_mobile_is_dead_lettered_without_blocking(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let actions = app.actions_for(&rejected).await;
     assert_eq!(actions, ["received", "dead_letter"]);
+    app.shutdown().await;
+}
+
+async fn unknown_subtype_is_resolved_by_the_crm(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.crm.set_identity_webhook_url(None);
+    let id = app
+        .crm
+        .create_organization(NewOrganization {
+            nick_name: "شرکت بی‌نام".into(),
+            mobile: Some("09350001234".into()),
+            ..NewOrganization::default()
+        })
+        .await;
+    let subtype: String = url::form_urlencoded::byte_serialize("مشتری ویژه".as_bytes()).collect();
+
+    let query = format!("event=Insert&id={}&type=Identity&subtype={subtype}", id.0);
+    assert_eq!(app.send_webhook("identity", &query).await.status(), 200);
+    app.wait_until_idle().await;
+
+    let link = app.link(&id).await.expect("a link row");
+    assert_eq!(link.crm_kind.as_deref(), Some("organization"));
+    assert_eq!(
+        app.store.crm_kind(&id.0).await.unwrap().as_deref(),
+        Some("organization"),
+        "the kind is remembered for the id"
+    );
+    let code: i64 = link.siagh_code.unwrap().parse().unwrap();
+    assert_eq!(
+        app.siagh
+            .contact(code)
+            .unwrap()
+            .fields
+            .get("gn_web_users.taraftype")
+            .map(String::as_str),
+        Some("1")
+    );
+    app.shutdown().await;
+}
+
+async fn missing_record_is_dead_lettered(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let query = "event=Update&id=00000000-0000-4000-8000-00000000dead&type=Identity&subtype=x";
+
+    assert_eq!(app.send_webhook("identity", query).await.status(), 200);
+    app.wait_until_idle().await;
+
+    let dead = app.admin_get("/admin/dead-letters").await;
+    let reason = dead["dead_letters"][0]["last_error"].as_str().unwrap();
+    assert!(
+        reason.contains("neither as a person nor as an organization"),
+        "{reason}"
+    );
+    assert_eq!(app.siagh.counters().contact_creates, 0);
     app.shutdown().await;
 }

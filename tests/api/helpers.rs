@@ -131,7 +131,7 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
     app
 }
 
-/// A store handle for the fresh database, replaced by the application's own on start.
+/// Opens a store handle on the fresh database; the application's own replaces it on start.
 async fn database_store_placeholder(database: &TestDatabase) -> Store {
     Store::migrate(database.url())
         .await
@@ -295,7 +295,7 @@ where
     }
 }
 
-/// A person with a unique mobile number derived from `n`.
+/// Builds a CRM person whose mobile number, e-mail and codes derive from `n`.
 pub fn person(n: u32, name: &str) -> NewPerson {
     NewPerson {
         first_name: name.to_owned(),

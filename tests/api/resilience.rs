@@ -1,4 +1,4 @@
-//! Failures on the way: expired sessions, lost answers, panics.
+//! Failures along the way: expired sessions, lost responses, panics.
 
 use std::time::Duration;
 

@@ -4,13 +4,18 @@ use std::time::Duration;
 
 use siagh_sync::store::Backend;
 
-use crate::helpers::{on_both_backends, person, spawn_app, wait_until};
+use siagh_sync::store::testing::execute_sql;
+
+use crate::helpers::{TestConfig, on_both_backends, person, spawn_app, spawn_app_with, wait_until};
 
 on_both_backends!(
     persian_subtype_is_stored_byte_for_byte,
     malformed_queries_are_rejected_and_not_stored,
     wrong_secret_is_not_found,
+    disallowed_source_is_forbidden,
+    store_failure_answers_503_then_recovers,
     repeated_deliveries_make_one_write_per_change,
+    delivery_storm_writes_once,
     edit_during_processing_is_not_lost,
 );
 
@@ -172,5 +177,101 @@ async fn edit_during_processing_is_not_lost(backend: Backend) {
         Some("second@example.com")
     );
     assert_eq!(app.siagh.counters().contact_updates, 2);
+    app.shutdown().await;
+}
+
+async fn delivery_storm_writes_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.crm.create_person(person(12, "طوفان")).await;
+    app.wait_until_idle().await;
+    app.crm.set_duplicate_deliveries(2);
+
+    app.crm
+        .edit_person(&id, |record| {
+            record.identity.email = Some("storm@example.com".into())
+        })
+        .await;
+    app.wait_until_idle().await;
+
+    let counters = app.siagh.counters();
+    assert_eq!(counters.contact_creates, 1);
+    assert_eq!(counters.contact_updates, 1);
+    let deliveries = app.crm.webhook_log();
+    assert_eq!(
+        deliveries.len(),
+        4,
+        "one Insert, then an Update sent three times"
+    );
+    assert!(
+        deliveries
+            .iter()
+            .all(|delivery| delivery.status == Some(200))
+    );
+    let actions = app.actions_for(&id).await;
+    let after_create: Vec<&str> = actions
+        .iter()
+        .map(String::as_str)
+        .skip_while(|action| *action != "create")
+        .skip(1)
+        .collect();
+    let updates = after_create
+        .iter()
+        .filter(|action| **action == "update")
+        .count();
+    let extras = after_create
+        .iter()
+        .filter(|action| matches!(**action, "duplicate" | "skip_unchanged"))
+        .count();
+    assert_eq!(updates, 1, "{after_create:?}");
+    assert_eq!(extras, 2, "{after_create:?}");
+    app.shutdown().await;
+}
+
+async fn disallowed_source_is_forbidden(backend: Backend) {
+    let config = TestConfig {
+        engine: Box::new(|settings| {
+            settings.webhook.allowed_ips = vec!["10.9.9.9".parse().unwrap()];
+        }),
+        ..TestConfig::default()
+    };
+    let app = spawn_app_with(backend, config).await;
+
+    let response = app
+        .send_webhook("identity", "event=Insert&id=a1&type=Identity")
+        .await;
+
+    assert_eq!(response.status(), 403);
+    assert_eq!(app.store.queue_stats().await.unwrap().pending, 0);
+    app.shutdown().await;
+}
+
+async fn store_failure_answers_503_then_recovers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let query = "event=Update&id=4bb1e60b-eb1b-46de-a8d3-e49ddb316e19&type=Identity";
+    execute_sql(
+        &app.store,
+        "ALTER TABLE sync_jobs RENAME TO sync_jobs_unavailable",
+    )
+    .await
+    .unwrap();
+
+    let failed = app.send_webhook("identity", query).await;
+
+    assert_eq!(failed.status(), 503);
+    let body = failed.text().await.unwrap();
+    assert!(
+        !body.contains("sync_jobs"),
+        "internal detail leaked: {body}"
+    );
+
+    execute_sql(
+        &app.store,
+        "ALTER TABLE sync_jobs_unavailable RENAME TO sync_jobs",
+    )
+    .await
+    .unwrap();
+    let recovered = app.send_webhook("identity", query).await;
+
+    assert_eq!(recovered.status(), 200);
     app.shutdown().await;
 }
