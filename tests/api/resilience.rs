@@ -14,7 +14,7 @@ on_both_backends!(
 
 async fn session_expiry_mid_batch_logs_in_once(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.siagh.set_latency(Duration::from_millis(20));
+    app.siagh.set_latency(Duration::from_millis(50));
     app.admin_post("/admin/pause", None).await;
     for n in 0..50 {
         app.crm.create_person(person(200 + n, "دسته")).await;

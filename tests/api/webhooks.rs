@@ -130,29 +130,22 @@ async fn edit_during_processing_is_not_lost(backend: Backend) {
     let id = app.crm.create_person(person(11, "کاوه")).await;
     app.wait_until_idle().await;
     app.siagh.set_latency(Duration::from_millis(1_500));
+    let fetches_before = app.crm.counters().gets;
 
     app.crm
         .edit_person(&id, |record| {
             record.identity.email = Some("first@example.com".into())
         })
         .await;
-    let store = app.store.clone();
-    let record = id.0.clone();
+    // The job has fetched the first edit and is now waiting on the slow Siagh update.
+    let crm = &app.crm;
+    let store = &app.store;
     wait_until(
-        "the first edit's job is running",
+        "the first edit's job is writing to Siagh",
         Duration::from_secs(10),
-        || {
-            let store = store.clone();
-            let record = record.clone();
-            async move {
-                let stats = store.queue_stats().await.unwrap();
-                stats.running == 1
-                    && store
-                        .pending_job_for("customer", &record)
-                        .await
-                        .unwrap()
-                        .is_none()
-            }
+        || async {
+            let stats = store.queue_stats().await.unwrap();
+            stats.running == 1 && crm.counters().gets > fetches_before
         },
     )
     .await;
@@ -163,20 +156,24 @@ async fn edit_during_processing_is_not_lost(backend: Backend) {
         .await;
     app.wait_until_idle().await;
 
-    let code: i64 = app
-        .link(&id)
-        .await
-        .unwrap()
-        .siagh_code
-        .unwrap()
-        .parse()
-        .unwrap();
+    let link = app.link(&id).await.unwrap();
+    let code: i64 = link.siagh_code.unwrap().parse().unwrap();
     let contact = app.siagh.contact(code).unwrap();
     assert_eq!(
         contact.fields.get("gn_web_users.email").map(String::as_str),
         Some("second@example.com")
     );
-    assert_eq!(app.siagh.counters().contact_updates, 2);
+    assert_eq!(
+        app.siagh.counters().contact_updates,
+        2,
+        "each edit is written"
+    );
+    let actions = app.actions_for(&id).await;
+    assert_eq!(
+        actions.iter().filter(|action| *action == "update").count(),
+        2
+    );
+    assert!(!actions.contains(&"duplicate".to_owned()), "{actions:?}");
     app.shutdown().await;
 }
 
