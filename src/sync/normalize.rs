@@ -14,10 +14,12 @@ const INVISIBLE: &[char] = &[
     '\u{FEFF}', // byte order mark
 ];
 
-/// Maps Persian (U+06F0–U+06F9) and Arabic-Indic (U+0660–U+0669) digits to ASCII and the
-/// Arabic letters ي ى ك to the Persian ی ک.
+/// Maps Persian (U+06F0–U+06F9) and Arabic-Indic (U+0660–U+0669) digits to ASCII, the
+/// Arabic letters ي ى ك to the Persian ی ک, and `¦` back to `|` (the Siagh client sends `|`
+/// as `¦`, so both must compare equal).
 fn fold_char(c: char) -> char {
     match c {
+        '\u{00A6}' => '|',
         '\u{06F0}'..='\u{06F9}' => char::from(b'0' + (c as u32 - 0x06F0) as u8),
         '\u{0660}'..='\u{0669}' => char::from(b'0' + (c as u32 - 0x0660) as u8),
         '\u{064A}' | '\u{0649}' => '\u{06CC}',
@@ -35,7 +37,8 @@ pub fn text(value: &str) -> String {
         if INVISIBLE.contains(&c) {
             continue;
         }
-        if c.is_whitespace() {
+        // Control characters count as whitespace: the Siagh client sends them as spaces.
+        if c.is_whitespace() || c.is_control() {
             pending_space = !out.is_empty();
             continue;
         }
@@ -118,6 +121,8 @@ mod tests {
             ("  سید   محمد\tرضا \n", "سید محمد رضا"),
             ("\u{200F}تهران\u{200E}", "تهران"),
             ("a\u{200B}b", "ab"),
+            ("رضا ¦ بازرگانی", "رضا | بازرگانی"),
+            ("a\u{0}b", "a b"),
             ("", ""),
         ];
         for (input, expected) in cases {

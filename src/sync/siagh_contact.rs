@@ -3,6 +3,7 @@
 
 use super::canonical::{Customer, CustomerKind};
 use super::customer_number::tmp_id_from_customer_number;
+use super::names::split_full_name;
 use super::normalize;
 use crate::siagh::{ContactForm, PartyType, SiaghContact};
 
@@ -33,6 +34,65 @@ pub fn to_contact_form(customer: &Customer) -> ContactForm {
             CustomerKind::Organization => PartyType::Organization,
         },
     }
+}
+
+/// Translates a GetAll record into a canonical customer. A person's name is split into first
+/// and last name by [`split_full_name`]; fields Siagh does not keep stay empty.
+pub fn from_contact(contact: &SiaghContact) -> Customer {
+    let text = |value: &Option<String>| value.as_deref().unwrap_or_default().trim().to_owned();
+    let kind = if contact.toward_type.unwrap_or(false) {
+        CustomerKind::Organization
+    } else {
+        CustomerKind::Person
+    };
+    let name = text(&contact.name);
+    let split = match kind {
+        CustomerKind::Person => split_full_name(&name),
+        CustomerKind::Organization => super::names::SplitName {
+            first_name: String::new(),
+            last_name: String::new(),
+        },
+    };
+    Customer {
+        kind,
+        name,
+        first_name: split.first_name,
+        last_name: split.last_name,
+        national_code: text(&contact.national_code),
+        economic_code: String::new(),
+        mobile: text(&contact.mobile_no),
+        phone: text(&contact.tel_no),
+        email: text(&contact.email),
+        website: text(&contact.website_address),
+        address: text(&contact.address),
+        city: String::new(),
+        province: String::new(),
+        country: String::new(),
+        postal_code: text(&contact.postal_code),
+        description: text(&contact.description),
+        customer_number: String::new(),
+        active: contact.is_active.unwrap_or(true),
+    }
+}
+
+/// Returns the part of a customer that Siagh stores and GetAll returns, so the checksum of
+/// what was written equals the checksum of what the next poll reads back.
+pub fn siagh_view(customer: &Customer) -> Customer {
+    Customer {
+        first_name: String::new(),
+        last_name: String::new(),
+        economic_code: String::new(),
+        city: String::new(),
+        province: String::new(),
+        country: String::new(),
+        customer_number: String::new(),
+        ..customer.clone()
+    }
+}
+
+/// Checksum of the Siagh side of a customer.
+pub fn siagh_checksum(customer: &Customer) -> String {
+    siagh_view(customer).checksum()
 }
 
 /// Returns whether a GetAll record could be the contact created for `customer`: the same
@@ -95,6 +155,65 @@ mod tests {
 
         assert_eq!(matched.len(), 1);
         assert_eq!(matched[0].code.0, 8401);
+    }
+
+    #[test]
+    fn getall_fixture_maps_to_customers() {
+        let contacts: Vec<SiaghContact> = serde_json::from_str(include_str!(
+            "../sim/fixtures/siagh/getall-contacts-response.json"
+        ))
+        .unwrap();
+
+        let person = from_contact(&contacts[0]);
+        let organization = from_contact(&contacts[1]);
+        let inactive = from_contact(&contacts[2]);
+
+        assert_eq!(person.kind, CustomerKind::Person);
+        assert_eq!(person.name, "شخص نمونه");
+        assert_eq!(person.first_name, "شخص");
+        assert_eq!(person.last_name, "نمونه");
+        assert_eq!(person.mobile, "09120000001");
+        assert_eq!(person.phone, "02100000001");
+        assert_eq!(person.postal_code, "1000000001");
+        assert_eq!(person.national_code, "0000000000");
+        assert_eq!(organization.kind, CustomerKind::Organization);
+        assert_eq!(organization.first_name, "");
+        assert_eq!(organization.website, "https://example.com");
+        assert!(!inactive.active);
+    }
+
+    #[test]
+    fn written_form_reads_back_with_the_same_checksum() {
+        let mut customer = sample();
+        customer.name = "رضا | بازرگانی".into();
+        customer.address = "خیابان اول\nکوچه دوم".into();
+        let form = to_contact_form(&customer);
+        let sent = form.ctrl_values(None);
+        let stored = |key: &str| {
+            sent.text
+                .split('|')
+                .find_map(|pair| pair.strip_prefix(&format!("gn_web_users.{key}=")))
+                .map(str::to_owned)
+        };
+        let read_back = SiaghContact {
+            name: stored("fullname"),
+            address: stored("address"),
+            mobile_no: stored("mobileno"),
+            tel_no: stored("telno"),
+            email: stored("email"),
+            national_code: stored("passno"),
+            postal_code: stored("pocode"),
+            website_address: stored("websiteaddress").filter(|value| !value.is_empty()),
+            description: stored("tozihat").filter(|value| !value.is_empty()),
+            toward_type: Some(false),
+            is_active: Some(true),
+            ..serde_json::from_str(r#"{"Code": 9000}"#).unwrap()
+        };
+
+        assert_eq!(
+            siagh_checksum(&from_contact(&read_back)),
+            siagh_checksum(&customer)
+        );
     }
 
     #[test]
