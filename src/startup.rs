@@ -34,11 +34,17 @@ pub struct Application {
     store: Store,
     registry: ActorRegistry,
     orchestrator: Addr<CustomerOrchestrator>,
+    /// Lease owner of this process's customer jobs.
+    worker_id: String,
 }
 
 impl Application {
     /// Builds and starts everything; must run inside an actix `System`.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // Bound first, so a busy port stops the start before any actor runs.
+        let listener = TcpListener::bind(settings.listen_addr)
+            .with_context(|| format!("binding LISTEN_ADDR {}", settings.listen_addr))?;
+        let port = listener.local_addr()?.port();
         Store::migrate(&settings.database_url)
             .await
             .context("applying database migrations")?;
@@ -71,7 +77,13 @@ impl Application {
         .context("building the Siagh client")?;
 
         let registry = ActorRegistry::default();
-        let worker_id = format!("{}:{ENTITY_CUSTOMER}", instance_name());
+        // Unique per process, so two servers on one host never take each other's jobs. A
+        // crashed process's jobs return when their lease expires; a stopped one releases them.
+        let worker_id = format!(
+            "{}:{}:{ENTITY_CUSTOMER}",
+            instance_name(),
+            uuid::Uuid::new_v4()
+        );
         let customer_sync = CustomerSync::new(
             store.clone(),
             crm,
@@ -81,8 +93,9 @@ impl Application {
         );
         let orchestrator = {
             let registry = registry.clone();
+            let worker_id_for_actor = worker_id.clone();
             Supervisor::start(move |_| {
-                CustomerOrchestrator::new(customer_sync, registry, worker_id)
+                CustomerOrchestrator::new(customer_sync, registry, worker_id_for_actor)
             })
         };
         let retry = {
@@ -108,14 +121,12 @@ impl Application {
             registry: registry.clone(),
             webhook_receiver,
             pause_listeners: vec![orchestrator.clone().recipient()],
+            wake_listeners: vec![orchestrator.clone().recipient()],
             webhook_secret: settings.webhook.secret.clone(),
             webhook_allowed_ips: settings.webhook.allowed_ips.clone(),
             admin_token: settings.admin_token.clone(),
             started_at: chrono::Utc::now(),
         };
-        let listener = TcpListener::bind(settings.listen_addr)
-            .with_context(|| format!("binding LISTEN_ADDR {}", settings.listen_addr))?;
-        let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
@@ -133,6 +144,7 @@ impl Application {
             store,
             registry,
             orchestrator: orchestrator.clone(),
+            worker_id,
         })
     }
 
@@ -162,7 +174,17 @@ impl Application {
 
     /// Serves until the server stops (Ctrl-C or SIGTERM stop it gracefully).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        // Jobs cut short by the stop go back to the queue at once instead of waiting for
+        // their lease to expire.
+        match self.store.release_jobs(&self.worker_id).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(jobs = count, "released unfinished jobs at shutdown"),
+            Err(error) => {
+                tracing::warn!(error = %error, "could not release unfinished jobs at shutdown")
+            }
+        }
+        Ok(())
     }
 
     /// Starts serving in the background and returns the handle that stops it.

@@ -45,5 +45,15 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
             Err(error) => error.as_response_error().status_code(),
         };
         span.record("http.status_code", status.as_u16());
+        let _entered = span.enter();
+        // One line per refused or failed request, so a CRM registered with a wrong secret or a
+        // script with a wrong token shows in the log; successes are routine.
+        if status.is_server_error() {
+            tracing::warn!(http.status_code = status.as_u16(), "request failed");
+        } else if status.is_client_error() {
+            tracing::info!(http.status_code = status.as_u16(), "request rejected");
+        } else {
+            tracing::debug!(http.status_code = status.as_u16(), "request served");
+        }
     }
 }
