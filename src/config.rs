@@ -47,6 +47,12 @@ const DEFAULT_ORGANIZATION_SUBTYPES: &str = "مخاطب حقوقی";
 pub enum ConfigError {
     #[error("{name} is required but not set; add it to the environment, .env or the config file")]
     Missing { name: &'static str },
+    #[error(
+        "required settings are not set: {}; add them to the environment, .env or the config \
+         file (see .env.example)",
+        names.join(", ")
+    )]
+    MissingMany { names: Vec<&'static str> },
     #[error("{name} has an invalid value {value:?}: {reason}")]
     Invalid {
         name: &'static str,
@@ -148,41 +154,31 @@ impl Settings {
     /// Loads settings: the TOML file first, then `.env`, then the process environment, each
     /// later source overriding the earlier ones.
     pub fn load(config_file: Option<&Path>) -> Result<Settings, ConfigError> {
-        let mut values = match config_file {
-            Some(path) => read_toml(path)?,
-            None => HashMap::new(),
-        };
-        // A missing .env file is normal; an unreadable one is reported by dotenvy as an error
-        // we surface, because silently ignoring half of the configuration would be worse.
-        match dotenvy::dotenv() {
-            Ok(_) => {}
-            Err(error) if error.not_found() => {}
-            Err(error) => {
-                return Err(ConfigError::File {
-                    path: ".env".to_owned(),
-                    reason: error.to_string(),
-                });
-            }
-        }
-        for name in VARIABLES {
-            if let Ok(value) = std::env::var(name) {
-                values.insert((*name).to_owned(), value);
-            }
-        }
-        Settings::from_values(&values)
+        Settings::from_values(&collect_values(config_file)?)
+    }
+
+    /// Loads only the database URL, for commands such as `migrate` that need nothing else.
+    pub fn load_database_url(config_file: Option<&Path>) -> Result<String, ConfigError> {
+        let values = collect_values(config_file)?;
+        Ok(Source(&values)
+            .optional("DATABASE_URL")
+            .unwrap_or(DEFAULT_DATABASE_URL)
+            .to_owned())
     }
 
     /// Builds settings from variable names and raw values; every error names its variable.
     pub fn from_values(values: &HashMap<String, String>) -> Result<Settings, ConfigError> {
         let source = Source(values);
+        report_missing(&source)?;
         let connect_timeout =
-            Duration::from_millis(source.number("UPSTREAM_CONNECT_TIMEOUT_MS", 5_000)?);
-        let request_timeout = Duration::from_millis(source.number("UPSTREAM_TIMEOUT_MS", 30_000)?);
+            Duration::from_millis(source.positive("UPSTREAM_CONNECT_TIMEOUT_MS", 5_000)?);
+        let request_timeout =
+            Duration::from_millis(source.positive("UPSTREAM_TIMEOUT_MS", 30_000)?);
 
         let crm = CrmSettings {
             base_url: source.url("CRM_BASE_URL")?,
             username: source.required("CRM_USERNAME")?.to_owned(),
-            password: source.required("CRM_PASSWORD")?.into(),
+            password: source.secret("CRM_PASSWORD")?.into(),
             connect_timeout,
             request_timeout,
         };
@@ -201,9 +197,9 @@ impl Settings {
         let defaults = SyncSettings::default();
         let sync = SyncSettings {
             max_concurrent_jobs: source.number("SYNC_MAX_CONCURRENT_JOBS", 8)? as usize,
-            max_attempts: source.number("SYNC_MAX_ATTEMPTS", 8)? as u32,
-            retry_base: Duration::from_millis(source.number("SYNC_RETRY_BASE_MS", 2_000)?),
-            retry_max: Duration::from_millis(source.number("SYNC_RETRY_MAX_MS", 600_000)?),
+            max_attempts: source.positive("SYNC_MAX_ATTEMPTS", 8)? as u32,
+            retry_base: Duration::from_millis(source.positive("SYNC_RETRY_BASE_MS", 2_000)?),
+            retry_max: Duration::from_millis(source.positive("SYNC_RETRY_MAX_MS", 600_000)?),
             person_subtypes: source
                 .optional("CRM_PERSON_SUBTYPES")
                 .map(split_list)
@@ -219,6 +215,16 @@ impl Settings {
                 name: "SYNC_MAX_CONCURRENT_JOBS",
                 value: "0".to_owned(),
                 reason: "must be at least 1".to_owned(),
+            });
+        }
+        if sync.retry_base > sync.retry_max {
+            return Err(ConfigError::Invalid {
+                name: "SYNC_RETRY_MAX_MS",
+                value: sync.retry_max.as_millis().to_string(),
+                reason: format!(
+                    "must not be below SYNC_RETRY_BASE_MS ({} ms)",
+                    sync.retry_base.as_millis()
+                ),
             });
         }
 
@@ -241,6 +247,42 @@ impl Settings {
             faults: crate::sync::FaultInjection::default(),
         })
     }
+}
+
+/// Reads the raw values of every known variable from the TOML file, `.env` and the
+/// environment, later sources overriding earlier ones.
+fn collect_values(config_file: Option<&Path>) -> Result<HashMap<String, String>, ConfigError> {
+    let mut values = match config_file {
+        Some(path) => read_toml(path)?,
+        None => HashMap::new(),
+    };
+    // A missing .env file is normal; an unreadable one stops the start, because silently
+    // ignoring half of the configuration would be worse.
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(error) if error.not_found() => {}
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            return Err(ConfigError::File {
+                path: ".env".to_owned(),
+                reason: format!(
+                    "cannot parse the line containing {line:?}; put values that contain \
+                     spaces in double quotes, e.g. SIAGH_USERNAME=\"کاربر نمونه\""
+                ),
+            });
+        }
+        Err(error) => {
+            return Err(ConfigError::File {
+                path: ".env".to_owned(),
+                reason: error.to_string(),
+            });
+        }
+    }
+    for name in VARIABLES {
+        if let Ok(value) = std::env::var(name) {
+            values.insert((*name).to_owned(), value);
+        }
+    }
+    Ok(values)
 }
 
 /// Splits a `;`-separated list, trimming entries and dropping empty ones.
@@ -292,7 +334,10 @@ fn siagh_password_md5(source: &Source<'_>) -> Result<SecretString, ConfigError> 
         source.optional("SIAGH_PASSWORD_MD5"),
     ) {
         (Some(_), Some(_)) => Err(ConfigError::BothSiaghPasswords),
-        (Some(plain), None) => Ok(crate::siagh::password_md5(plain).into()),
+        (Some(_), None) => {
+            let plain = source.secret("SIAGH_PASSWORD")?;
+            Ok(crate::siagh::password_md5(plain).into())
+        }
         (None, Some(digest)) => {
             let valid = digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit());
             if !valid {
@@ -307,8 +352,8 @@ fn siagh_password_md5(source: &Source<'_>) -> Result<SecretString, ConfigError> 
             }
             Ok(digest.to_ascii_uppercase().into())
         }
-        (None, None) => Err(ConfigError::Missing {
-            name: "SIAGH_PASSWORD",
+        (None, None) => Err(ConfigError::MissingMany {
+            names: vec!["SIAGH_PASSWORD or SIAGH_PASSWORD_MD5"],
         }),
     }
 }
@@ -343,6 +388,36 @@ fn admin_token(source: &Source<'_>) -> Result<SecretString, ConfigError> {
     Ok(token.into())
 }
 
+/// Variables without a default.
+const REQUIRED: &[&str] = &[
+    "CRM_BASE_URL",
+    "CRM_USERNAME",
+    "CRM_PASSWORD",
+    "SIAGH_BASE_URL",
+    "SIAGH_USERNAME",
+    "WEBHOOK_SECRET",
+    "ADMIN_TOKEN",
+];
+
+/// Names every missing required setting at once, so one run shows all that is left to fill.
+fn report_missing(source: &Source<'_>) -> Result<(), ConfigError> {
+    let mut names: Vec<&'static str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|name| source.optional(name).is_none())
+        .collect();
+    if source.optional("SIAGH_PASSWORD").is_none()
+        && source.optional("SIAGH_PASSWORD_MD5").is_none()
+    {
+        names.push("SIAGH_PASSWORD or SIAGH_PASSWORD_MD5");
+    }
+    match names.as_slice() {
+        [] => Ok(()),
+        [name] => Err(ConfigError::Missing { name }),
+        _ => Err(ConfigError::MissingMany { names }),
+    }
+}
+
 /// Raw values by variable name, with typed accessors whose errors name the variable.
 struct Source<'a>(&'a HashMap<String, String>);
 
@@ -356,6 +431,27 @@ impl Source<'_> {
 
     fn required(&self, name: &'static str) -> Result<&str, ConfigError> {
         self.optional(name).ok_or(ConfigError::Missing { name })
+    }
+
+    /// Returns a secret exactly as given: unlike other values it is not trimmed, so it matches
+    /// what `siagh-sync hash-password` hashes.
+    fn secret(&self, name: &'static str) -> Result<&str, ConfigError> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+            .ok_or(ConfigError::Missing { name })
+    }
+
+    fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.number(name, default)? {
+            0 => Err(ConfigError::Invalid {
+                name,
+                value: "0".to_owned(),
+                reason: "must be greater than zero".to_owned(),
+            }),
+            value => Ok(value),
+        }
     }
 
     fn url(&self, name: &'static str) -> Result<Url, ConfigError> {
@@ -486,6 +582,61 @@ mod tests {
         let error = Settings::from_values(&values).unwrap_err();
 
         assert!(error.to_string().contains("WEBHOOK_SECRET"), "{error}");
+    }
+
+    #[test]
+    fn every_missing_value_is_named_at_once() {
+        let message = Settings::from_values(&HashMap::new())
+            .unwrap_err()
+            .to_string();
+
+        for name in REQUIRED {
+            assert!(message.contains(name), "{name} missing from: {message}");
+        }
+        assert!(
+            message.contains("SIAGH_PASSWORD or SIAGH_PASSWORD_MD5"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn zero_timeout_and_attempts_are_rejected() {
+        for name in [
+            "UPSTREAM_TIMEOUT_MS",
+            "UPSTREAM_CONNECT_TIMEOUT_MS",
+            "SYNC_MAX_ATTEMPTS",
+        ] {
+            let mut values = minimal();
+            values.insert(name.into(), "0".into());
+
+            let message = Settings::from_values(&values).unwrap_err().to_string();
+
+            assert!(message.contains(name), "{message}");
+        }
+    }
+
+    #[test]
+    fn retry_cap_below_base_is_rejected() {
+        let mut values = minimal();
+        values.insert("SYNC_RETRY_BASE_MS".into(), "5000".into());
+        values.insert("SYNC_RETRY_MAX_MS".into(), "10".into());
+
+        let message = Settings::from_values(&values).unwrap_err().to_string();
+
+        assert!(message.contains("SYNC_RETRY_MAX_MS"), "{message}");
+    }
+
+    #[test]
+    fn passwords_keep_surrounding_spaces() {
+        let mut values = minimal();
+        values.insert("SIAGH_PASSWORD".into(), " pw ".into());
+
+        let settings = Settings::from_values(&values).unwrap();
+
+        assert_eq!(
+            expose(&settings.siagh.password_md5),
+            crate::siagh::password_md5(" pw ")
+        );
     }
 
     #[test]

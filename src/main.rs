@@ -89,8 +89,9 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {
-    let settings = load_settings(config)?;
-    Store::migrate(&settings.database_url)
+    let database_url =
+        Settings::load_database_url(config.as_deref()).context("loading settings")?;
+    Store::migrate(&database_url)
         .await
         .context("applying database migrations")?;
     tracing::info!("database migrations are up to date");
