@@ -148,10 +148,10 @@ pub async fn run(once: bool) -> anyhow::Result<()> {
 
     let names = make_demo_edits(&crm).await;
     let drained = wait_until_drained(&store, DEMO_SYNC_TIMEOUT).await?;
-    print_account(&store, &siagh, &names, &engine, &admin_token, drained).await?;
+    print_account(&store, &siagh, &names, &engine, drained).await?;
 
     if !once {
-        print_serving(&engine);
+        print_serving(&engine, &admin_token);
         tokio::signal::ctrl_c()
             .await
             .context("waiting for Ctrl-C")?;
@@ -263,7 +263,6 @@ async fn print_account(
     siagh: &SiaghSim,
     labels: &HashMap<String, String>,
     engine: &str,
-    admin_token: &str,
     drained: bool,
 ) -> anyhow::Result<()> {
     let mut entries = store
@@ -303,7 +302,7 @@ async fn print_account(
         "Siagh simulator: {} contacts created, {} updated, {} logins.",
         counters.contact_creates, counters.contact_updates, counters.logins
     );
-    println!("Contacts now in Siagh:");
+    println!("Contacts now in Siagh (codes below 8404 were loaded as sample data):");
     for contact in siagh.contacts() {
         println!(
             "  {:>5}  {}",
@@ -320,12 +319,15 @@ async fn print_account(
             "Some jobs were still waiting after {DEMO_SYNC_TIMEOUT:?}; see {engine}/admin/status."
         );
     }
-    println!();
-    println!("Admin API: curl -H 'Authorization: Bearer {admin_token}' {engine}/admin/status");
     Ok(())
 }
 
-#[expect(clippy::print_stdout, reason = "tells the user how to stop the demo")]
-fn print_serving(engine: &str) {
+#[expect(
+    clippy::print_stdout,
+    reason = "tells the user how to reach and stop the demo"
+)]
+fn print_serving(engine: &str, admin_token: &str) {
+    println!();
+    println!("Admin API: curl -H 'Authorization: Bearer {admin_token}' {engine}/admin/status");
     println!("The engine keeps serving on {engine}; press Ctrl-C to stop.");
 }

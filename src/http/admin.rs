@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
 use crate::store::{LogFilter, StoreError};
-use crate::sync::messages::PauseChanged;
+use crate::sync::messages::{JobsAvailable, PauseChanged};
 use crate::sync::{SCOPE_ALL, SCOPES};
 
 /// Rows a list endpoint returns when the request names no limit.
@@ -21,7 +21,10 @@ fn require_token(request: &HttpRequest, state: &AppState) -> Result<(), ApiError
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|value| value.split_once(' '))
+        // The scheme name is case-insensitive (RFC 7235).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .ok_or(ApiError::Unauthorized)?;
     let expected = state.admin_token.expose_secret().as_bytes();
     if bool::from(presented.as_bytes().ct_eq(expected)) {
@@ -71,11 +74,19 @@ async fn set_pause(
     require_token(&request, &state)?;
     let scope = parse_scope(&body)?;
 
-    state
-        .store
-        .set_paused(&scope, paused)
-        .await
-        .map_err(unavailable)?;
+    // Resuming everything clears every scope, including ones paused by name.
+    let scopes: Vec<&str> = if !paused && scope == SCOPE_ALL {
+        SCOPES.to_vec()
+    } else {
+        vec![scope.as_str()]
+    };
+    for scope in scopes {
+        state
+            .store
+            .set_paused(scope, paused)
+            .await
+            .map_err(unavailable)?;
+    }
     tracing::info!(scope = %scope, paused, "sync pause state set by an operator");
     for listener in &state.pause_listeners {
         listener.do_send(PauseChanged {
@@ -176,14 +187,51 @@ pub async fn requeue_dead_letter(
         return Err(ApiError::NotFound);
     }
     tracing::info!(job.id = id, "dead letter requeued by an operator");
-    for listener in &state.pause_listeners {
-        // A resume-shaped nudge wakes the orchestrators without changing any pause state.
-        listener.do_send(PauseChanged {
-            scope: SCOPE_ALL.to_owned(),
-            paused: false,
-        });
-    }
+    wake_orchestrators(&state);
     Ok(HttpResponse::Ok().json(json!({ "requeued": id })))
+}
+
+/// `POST /admin/dead-letters/requeue`: requeues every dead letter, for example after fixing
+/// upstream credentials that made many jobs fail.
+pub async fn requeue_all_dead_letters(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&request, &state)?;
+
+    let mut requeued = Vec::new();
+    loop {
+        let jobs = state
+            .store
+            .dead_letters(MAX_LIST_LIMIT)
+            .await
+            .map_err(unavailable)?;
+        if jobs.is_empty() {
+            break;
+        }
+        for job in jobs {
+            if state
+                .store
+                .requeue_dead_job(job.id)
+                .await
+                .map_err(unavailable)?
+            {
+                requeued.push(job.id);
+            }
+        }
+    }
+    tracing::info!(
+        jobs = requeued.len(),
+        "every dead letter requeued by an operator"
+    );
+    wake_orchestrators(&state);
+    Ok(HttpResponse::Ok().json(json!({ "requeued": requeued })))
+}
+
+fn wake_orchestrators(state: &AppState) {
+    for listener in &state.wake_listeners {
+        listener.do_send(JobsAvailable);
+    }
 }
 
 /// `GET /admin/sync-log`: audit rows, newest first, filtered by entity, record or action.

@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use crate::dedup::Dedup;
 use crate::store::Store;
 use crate::sync::ActorRegistry;
-use crate::sync::messages::PauseChanged;
+use crate::sync::messages::{JobsAvailable, PauseChanged};
 use crate::sync::webhook_receiver::WebhookReceiver;
 
 pub use error::ApiError;
@@ -29,6 +29,8 @@ pub struct AppState {
     pub webhook_receiver: Addr<WebhookReceiver>,
     /// Told about pause and resume, so paused work drains at once on resume.
     pub pause_listeners: Vec<Recipient<PauseChanged>>,
+    /// Woken when an operator requeues jobs.
+    pub wake_listeners: Vec<Recipient<JobsAvailable>>,
     pub webhook_secret: SecretString,
     pub webhook_allowed_ips: Vec<IpAddr>,
     pub admin_token: SecretString,
@@ -54,6 +56,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route("/resume", web::post().to(admin::resume))
                 .route("/status", web::get().to(admin::status))
                 .route("/dead-letters", web::get().to(admin::dead_letters))
+                .route(
+                    "/dead-letters/requeue",
+                    web::post().to(admin::requeue_all_dead_letters),
+                )
                 .route(
                     "/dead-letters/{id}/requeue",
                     web::post().to(admin::requeue_dead_letter),

@@ -53,7 +53,7 @@ pub struct Job {
     pub source: String,
     /// One of [`JOB_PENDING`], [`JOB_RUNNING`], [`JOB_DONE`], [`JOB_DEAD`].
     pub status: String,
-    /// Failed attempts so far.
+    /// Retryable failures so far; a job dead-lettered on its first, permanent failure shows 0.
     pub attempts: i32,
     /// Earliest time (UTC) the job may be claimed.
     pub run_at: NaiveDateTime,

@@ -42,6 +42,14 @@ pub enum SyncError {
 impl SyncError {
     fn is_retryable(&self) -> bool {
         match self {
+            // Rejected credentials or a locked account are an operator's to fix; retrying with
+            // backoff gives them time before the job becomes a dead letter.
+            SyncError::Siagh(crate::siagh::Error::LoginRejected { .. })
+            | SyncError::Crm(
+                crate::crm::Error::LoginRejected { .. }
+                | crate::crm::Error::LockedOut { .. }
+                | crate::crm::Error::LicenseMissing,
+            ) => true,
             SyncError::Crm(error) => error.is_retryable(),
             SyncError::Siagh(error) => error.is_retryable() || error.outcome_uncertain(),
             SyncError::Store(_) => true,

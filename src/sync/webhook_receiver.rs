@@ -210,7 +210,8 @@ async fn store_delivery(
             Ok(WebhookAccepted::Queued { job_id })
         }
         Enqueued::Coalesced(job_id) => {
-            tracing::info!(job.id = job_id, "webhook folded into the waiting job");
+            tracing::info!(job.id = job_id, crm.id = %delivery.record_id,
+                "webhook folded into the waiting job");
             store.record(log("duplicate", job_id)).await?;
             Ok(WebhookAccepted::Duplicate { job_id })
         }

@@ -12,6 +12,9 @@ on_both_backends!(
     health_and_ready_answer,
     pause_holds_jobs_across_a_restart,
     pause_rejects_unknown_entity,
+    resume_without_body_clears_every_scope,
+    bearer_scheme_is_case_insensitive,
+    requeue_all_runs_every_dead_letter_again,
 );
 
 async fn admin_requires_the_bearer_token(backend: Backend) {
@@ -128,5 +131,61 @@ async fn pause_rejects_unknown_entity(backend: Backend) {
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("invoices"));
     assert!(app.store.paused_scopes().await.unwrap().is_empty());
+    app.shutdown().await;
+}
+
+async fn resume_without_body_clears_every_scope(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.admin_post("/admin/pause", Some(json!({"entity": "customer"})))
+        .await;
+    app.admin_post("/admin/pause", None).await;
+
+    let response = app.admin_post("/admin/resume", None).await;
+
+    assert_eq!(response.status(), 200);
+    assert!(app.store.paused_scopes().await.unwrap().is_empty());
+    app.shutdown().await;
+}
+
+async fn bearer_scheme_is_case_insensitive(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app
+        .http
+        .get(format!("{}/admin/status", app.address))
+        .header("Authorization", format!("bearer {}", app.admin_token))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    app.shutdown().await;
+}
+
+async fn requeue_all_runs_every_dead_letter_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for n in [600, 601] {
+        let mut clash = person(n, "تکراری");
+        clash.mobile = Some("09120000001".into());
+        app.crm.create_person(clash).await;
+    }
+    app.wait_until_idle().await;
+    assert_eq!(app.store.queue_stats().await.unwrap().dead, 2);
+
+    let response = app.admin_post("/admin/dead-letters/requeue", None).await;
+
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["requeued"].as_array().unwrap().len(), 2);
+    app.wait_until_idle().await;
+    let dead = app.admin_get("/admin/dead-letters").await;
+    let reasons: Vec<&str> = dead["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["last_error"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 2, "both ran again and were rejected again");
+    assert_eq!(app.siagh.counters().rejected_saves, 4);
     app.shutdown().await;
 }

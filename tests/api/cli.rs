@@ -1,4 +1,4 @@
-//! The demo binary's log output never carries secrets.
+//! The `siagh-sync` binary as an operator runs it.
 
 use std::process::Command;
 
@@ -19,13 +19,8 @@ fn demo_logs_carry_no_secrets() {
         stdout.contains("create"),
         "the account lists creates:\n{stdout}"
     );
-    let admin_token = stdout
-        .split("Bearer ")
-        .nth(1)
-        .and_then(|rest| rest.split('\'').next())
-        .expect("the demo prints its admin token");
-    assert!(!logs.contains(admin_token), "admin token in logs");
-    // Session ids, the webhook secret and MD5 digests are 32 hex digits; JWTs start with eyJ.
+    // The admin token, the webhook secret, Siagh session ids and MD5 digests are all 32 hex
+    // digits here; JWTs start with eyJ.
     for line in logs.lines() {
         let hex_run = line
             .split(|c: char| !c.is_ascii_hexdigit())
@@ -41,4 +36,97 @@ fn demo_logs_carry_no_secrets() {
             "the Siagh password in a log line"
         );
     }
+}
+
+fn siagh_sync() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_siagh-sync"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+#[test]
+fn migrate_needs_only_the_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("migrate.db");
+
+    let output = siagh_sync()
+        .current_dir(dir.path())
+        .arg("migrate")
+        .env("DATABASE_URL", &database)
+        .output()
+        .unwrap();
+
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "migrate failed:\n{logs}");
+    assert!(database.exists());
+}
+
+#[test]
+fn busy_port_fails_cleanly_naming_listen_addr() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+
+    let output = siagh_sync()
+        .current_dir(dir.path())
+        .arg("serve")
+        .envs([
+            ("LISTEN_ADDR", address.as_str()),
+            ("DATABASE_URL", "busy.db"),
+            ("CRM_BASE_URL", "http://127.0.0.1:9/"),
+            ("CRM_USERNAME", "api-user"),
+            ("CRM_PASSWORD", "not-a-real-password"),
+            ("SIAGH_BASE_URL", "http://127.0.0.1:9/"),
+            ("SIAGH_USERNAME", "user"),
+            ("SIAGH_PASSWORD", "sample-password"),
+            ("WEBHOOK_SECRET", "0123456789abcdef"),
+            ("ADMIN_TOKEN", "admin-token-0123456789"),
+        ])
+        .output()
+        .unwrap();
+
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(logs.contains("LISTEN_ADDR"), "{logs}");
+    assert!(!logs.contains("panicked"), "{logs}");
+}
+
+#[test]
+fn missing_settings_are_all_named() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = siagh_sync()
+        .current_dir(dir.path())
+        .arg("serve")
+        .output()
+        .unwrap();
+
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    for name in [
+        "CRM_BASE_URL",
+        "SIAGH_USERNAME",
+        "WEBHOOK_SECRET",
+        "ADMIN_TOKEN",
+    ] {
+        assert!(logs.contains(name), "{name} not named:\n{logs}");
+    }
+}
+
+#[test]
+fn unquoted_env_value_with_spaces_explains_quoting() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "SIAGH_USERNAME=کاربر نمونه\n").unwrap();
+
+    let output = siagh_sync()
+        .current_dir(dir.path())
+        .arg("serve")
+        .output()
+        .unwrap();
+
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(logs.contains("double quotes"), "{logs}");
 }

@@ -6,7 +6,7 @@
 mod helpers;
 
 mod admin;
+mod cli;
 mod customer_sync;
-mod logging;
 mod resilience;
 mod webhooks;

@@ -10,6 +10,7 @@ on_both_backends!(
     session_expiry_mid_batch_logs_in_once,
     timeout_after_create_makes_no_second_contact,
     orchestrator_panic_restarts_and_loses_nothing,
+    rejected_credentials_are_retried_not_dead_lettered,
 );
 
 async fn session_expiry_mid_batch_logs_in_once(backend: Backend) {
@@ -97,5 +98,36 @@ async fn orchestrator_panic_restarts_and_loses_nothing(backend: Backend) {
             .unwrap()
             .contains("injected fault")
     );
+    app.shutdown().await;
+}
+
+async fn rejected_credentials_are_retried_not_dead_lettered(backend: Backend) {
+    let config = TestConfig {
+        engine: Box::new(|settings| {
+            settings.siagh.password_md5 = siagh_sync::siagh::password_md5("wrong").into();
+        }),
+        ..TestConfig::default()
+    };
+    let app = spawn_app_with(backend, config).await;
+
+    let id = app.crm.create_person(person(500, "رمز")).await;
+    let store = app.store.clone();
+    let record = id.0.clone();
+    wait_until("a retry is scheduled", Duration::from_secs(10), || {
+        let store = store.clone();
+        let record = record.clone();
+        async move {
+            let filter = siagh_sync::store::LogFilter {
+                record_id: Some(record),
+                action: Some("retry_scheduled".into()),
+                ..siagh_sync::store::LogFilter::default()
+            };
+            !store.log_entries(filter).await.unwrap().is_empty()
+        }
+    })
+    .await;
+
+    assert_eq!(app.store.queue_stats().await.unwrap().dead, 0);
+    assert!(app.link(&id).await.is_none());
     app.shutdown().await;
 }
