@@ -1,4 +1,10 @@
 //! HTTP client of the Payamgostar CRM's v2 API, with token handling.
+//!
+//! Reads and token handling are here; creates and updates are in `writes.rs`, and the
+//! find calls in `find.rs`.
+
+mod find;
+mod writes;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,10 +26,16 @@ use super::model::{
     CrmGetRequest, CrmId, CrmIdentitySearchRequest, CrmIdentitySummary, CrmOrganization, CrmPerson,
 };
 
-const LOGIN_PATH: &str = "/api/v2/auth/login";
+pub(super) const LOGIN_PATH: &str = "/api/v2/auth/login";
 const PERSON_GET_PATH: &str = "/api/v2/crmobject/person/get";
 const ORGANIZATION_GET_PATH: &str = "/api/v2/crmobject/organization/get";
 const IDENTITY_SEARCH_PATH: &str = "/api/v2/crmobject/identity/search";
+const PERSON_CREATE_PATH: &str = "/api/v2/crmobject/person/create";
+const ORGANIZATION_CREATE_PATH: &str = "/api/v2/crmobject/organization/create";
+const PERSON_UPDATE_PATH: &str = "/api/v2/crmobject/person/update";
+const ORGANIZATION_UPDATE_PATH: &str = "/api/v2/crmobject/organization/update";
+const PERSON_FIND_PATH: &str = "/api/v2/crmobject/person/find";
+const ORGANIZATION_FIND_PATH: &str = "/api/v2/crmobject/organization/find";
 
 /// `platformType` sent on login. 1 is the only value known to work.
 const PLATFORM_TYPE: u8 = 1;
@@ -66,7 +78,8 @@ impl CrmClientConfig {
 ///
 /// The client logs in on first use and again `refresh_margin` before the token expires.
 /// Concurrent callers share one login. A data call that gets HTTP 401 triggers one new login
-/// and one retry, never more.
+/// and one retry, never more. That retry is the only one the client makes, creates
+/// included, because the CRM checks the token before it applies anything.
 #[derive(Clone)]
 pub struct CrmClient {
     inner: Arc<Inner>,
@@ -92,6 +105,12 @@ struct Endpoints {
     person_get: Url,
     organization_get: Url,
     identity_search: Url,
+    person_create: Url,
+    organization_create: Url,
+    person_update: Url,
+    organization_update: Url,
+    person_find: Url,
+    organization_find: Url,
 }
 
 #[derive(Default)]
@@ -547,6 +566,12 @@ impl Endpoints {
             person_get: join(PERSON_GET_PATH)?,
             organization_get: join(ORGANIZATION_GET_PATH)?,
             identity_search: join(IDENTITY_SEARCH_PATH)?,
+            person_create: join(PERSON_CREATE_PATH)?,
+            organization_create: join(ORGANIZATION_CREATE_PATH)?,
+            person_update: join(PERSON_UPDATE_PATH)?,
+            organization_update: join(ORGANIZATION_UPDATE_PATH)?,
+            person_find: join(PERSON_FIND_PATH)?,
+            organization_find: join(ORGANIZATION_FIND_PATH)?,
         })
     }
 }

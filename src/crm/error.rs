@@ -2,10 +2,18 @@
 
 use reqwest::StatusCode;
 
+use super::client::LOGIN_PATH;
+use super::model::CrmId;
+
 /// Maximum number of characters of a response body that an error keeps.
 const BODY_EXCERPT_CHARS: usize = 300;
 
 /// Failure of a call to the Payamgostar CRM.
+///
+/// [`Error::is_retryable`] returns whether trying again later can help, and
+/// [`Error::outcome_uncertain`] whether a create or update may have been applied although
+/// no confirmation arrived. Creates are not idempotent: retry an uncertain create only
+/// after searching the CRM for the record.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The client configuration cannot be used.
@@ -49,9 +57,19 @@ pub enum Error {
     },
 
     /// The connect or request timeout elapsed.
-    #[error("CRM request {path} timed out: {source}")]
+    #[error(
+        "CRM request {path} timed out {}: {source}",
+        if *request_sent {
+            "after the request was sent; if it was a create or update, check the CRM for the \
+             record before retrying"
+        } else {
+            "while connecting, before anything was sent"
+        }
+    )]
     Timeout {
         path: String,
+        /// Whether the request may have reached the CRM.
+        request_sent: bool,
         #[source]
         source: reqwest::Error,
     },
@@ -60,9 +78,15 @@ pub enum Error {
     #[error("CRM request {path} failed: {source}")]
     Transport {
         path: String,
+        /// Whether the request may have reached the CRM.
+        request_sent: bool,
         #[source]
         source: reqwest::Error,
     },
+
+    /// The caller passed a request that the client does not send.
+    #[error("invalid CRM request {path}: {reason}")]
+    InvalidRequest { path: String, reason: String },
 
     /// The CRM responded with a status that the call does not expect.
     #[error("CRM returned HTTP {status} for {path}: {body_excerpt}")]
@@ -80,12 +104,31 @@ pub enum Error {
     )]
     InvalidResponse { path: String, reason: String },
 
-    /// A create returned 2xx without a non-empty `crmId`, so nothing proves that a record exists.
+    /// A create returned 2xx but not HTTP 200 with a non-empty `crmId`, so nothing proves
+    /// that a record exists.
     #[error(
-        "CRM create {path} answered HTTP {status} without a crmId; search for the record \
-         before retrying, because the create may or may not have happened"
+        "CRM create {path} returned HTTP {status} instead of 200 with a crmId; search for the \
+         record before retrying, because the create may or may not have happened"
     )]
     CreateWithoutId { path: String, status: StatusCode },
+
+    /// An update returned 2xx without the `crmId` of the record sent.
+    #[error(
+        "CRM update {path} of record {crm_id} returned HTTP {status} without that crmId; \
+         fetch the record to check whether the update was applied"
+    )]
+    UpdateWithoutId {
+        path: String,
+        status: StatusCode,
+        crm_id: CrmId,
+    },
+
+    /// The find call is missing on this CRM or rejects the query (HTTP 400, 404, 405 or 501).
+    #[error(
+        "CRM find {path} is not supported by this server or rejects the query (HTTP \
+         {status}); fall back to a full identity scan"
+    )]
+    FindUnsupported { path: String, status: StatusCode },
 }
 
 impl Error {
@@ -107,20 +150,62 @@ impl Error {
             | Error::LoginRejected { .. }
             | Error::LicenseMissing
             | Error::LockedOut { .. }
+            | Error::InvalidRequest { .. }
             | Error::InvalidResponse { .. }
-            | Error::CreateWithoutId { .. } => false,
+            | Error::CreateWithoutId { .. }
+            | Error::UpdateWithoutId { .. }
+            | Error::FindUnsupported { .. } => false,
         }
     }
 
-    /// Classifies a reqwest error on `path`.
+    /// Returns whether a create or update may have been applied although the response did
+    /// not confirm it: a timeout or broken connection after the request was sent, an HTTP
+    /// 5xx, or a 2xx without the expected `crmId`.
+    ///
+    /// A failure of the login that precedes a call is certain, because the call itself was
+    /// not sent. So is a connect failure. An HTTP 401 is certain too, because the CRM checks
+    /// the token before it applies anything. For reads the result has no consequence.
+    pub fn outcome_uncertain(&self) -> bool {
+        match self {
+            Error::Timeout {
+                path, request_sent, ..
+            }
+            | Error::Transport {
+                path, request_sent, ..
+            } => *request_sent && path != LOGIN_PATH,
+            Error::Status { path, status, .. } => status.is_server_error() && path != LOGIN_PATH,
+            Error::CreateWithoutId { .. } | Error::UpdateWithoutId { .. } => true,
+            Error::InvalidConfig { .. }
+            | Error::LoginRejected { .. }
+            | Error::LicenseMissing
+            | Error::LockedOut { .. }
+            | Error::Unauthorized { .. }
+            | Error::Connect { .. }
+            | Error::InvalidRequest { .. }
+            | Error::InvalidResponse { .. }
+            | Error::FindUnsupported { .. } => false,
+        }
+    }
+
+    /// Classifies a reqwest error on `path` by whether the request may have been sent.
     pub(crate) fn from_reqwest(path: &str, source: reqwest::Error) -> Self {
         let path = path.to_owned();
         if source.is_timeout() {
-            Error::Timeout { path, source }
+            Error::Timeout {
+                path,
+                request_sent: !source.is_connect(),
+                source,
+            }
         } else if source.is_connect() {
             Error::Connect { path, source }
         } else {
-            Error::Transport { path, source }
+            // A builder error (an invalid URL or header) fails before anything is sent.
+            let request_sent = !source.is_builder();
+            Error::Transport {
+                path,
+                request_sent,
+                source,
+            }
         }
     }
 
@@ -186,6 +271,54 @@ mod tests {
             }
             .is_retryable()
         );
+    }
+
+    #[test]
+    fn write_outcome_is_uncertain_only_after_sending() {
+        let data_path = "/api/v2/crmobject/person/create";
+        let cases = [
+            (
+                Error::status(data_path, StatusCode::INTERNAL_SERVER_ERROR, b""),
+                true,
+            ),
+            (Error::status(data_path, StatusCode::BAD_GATEWAY, b""), true),
+            (
+                Error::status(LOGIN_PATH, StatusCode::INTERNAL_SERVER_ERROR, b""),
+                false,
+            ),
+            (
+                Error::status(data_path, StatusCode::BAD_REQUEST, b""),
+                false,
+            ),
+            (
+                Error::status(data_path, StatusCode::TOO_MANY_REQUESTS, b""),
+                false,
+            ),
+            (
+                Error::CreateWithoutId {
+                    path: data_path.into(),
+                    status: StatusCode::CREATED,
+                },
+                true,
+            ),
+            (
+                Error::Unauthorized {
+                    path: data_path.into(),
+                },
+                false,
+            ),
+            (
+                Error::FindUnsupported {
+                    path: "/api/v2/crmobject/person/find".into(),
+                    status: StatusCode::NOT_FOUND,
+                },
+                false,
+            ),
+        ];
+
+        for (error, uncertain) in cases {
+            assert_eq!(error.outcome_uncertain(), uncertain, "{error:?}");
+        }
     }
 
     #[test]

@@ -47,6 +47,39 @@ impl From<&str> for CrmId {
     }
 }
 
+/// Kind of identity: a person (natural person) or an organization (legal entity).
+///
+/// Each kind has its own `get`, `create`, `update` and `find` paths, and identity search
+/// results do not say which kind an id belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdentityKind {
+    Person,
+    Organization,
+}
+
+impl IdentityKind {
+    /// Returns the type code to send as `crmObjectTypeCode` or `typeKey` when no other is
+    /// configured: `person` or `organization`.
+    ///
+    /// Type codes are set per installation. These two are the ones a live installation was
+    /// seen to accept.
+    pub fn default_type_code(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Organization => "organization",
+        }
+    }
+}
+
+impl fmt::Display for IdentityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Person => "person",
+            Self::Organization => "organization",
+        })
+    }
+}
+
 /// Phone entry of an identity (`phoneContacts[]`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -324,6 +357,10 @@ pub struct CrmPerson {
     /// Organizations the person works for.
     #[serde(default, deserialize_with = "null_as_default")]
     pub organizations: Vec<CrmEmployment>,
+    /// Economic code (tax registration number). The create model takes it for persons, but
+    /// whether `person/get` returns it is undocumented.
+    #[serde(default, deserialize_with = "text")]
+    pub economic_code: Option<String>,
     #[serde(flatten)]
     pub identity: CrmIdentityFields,
     #[serde(flatten)]
@@ -510,7 +547,7 @@ fn text_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<CrmId>, 
 }
 
 /// Deserializes `null` as the type's default (an empty list, `false`).
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(super) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,

@@ -13,8 +13,12 @@ use futures::future::join_all;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use super::{CrmClient, CrmClientConfig, CrmId, Error};
-use crate::sim::crm::{self as sim, CrmSim, CrmSimConfig, NewPerson};
+use super::model::local_datetime;
+use super::{
+    CrmAddress, CrmCategoryRef, CrmClient, CrmClientConfig, CrmId, CrmIdentityWrite,
+    CrmOrganizationWrite, CrmPersonWrite, CrmPhone, Error, IdentityKind,
+};
+use crate::sim::crm::{self as sim, API_USER_ID, CrmSim, CrmSimConfig, NewPerson};
 
 const PERSON_ID: &str = "9295bc51-ce7c-4c3c-be1d-addf602c8081";
 const ORGANIZATION_ID: &str = "4bb1e60b-eb1b-46de-a8d3-e49ddb316e19";
@@ -553,5 +557,552 @@ async fn bad_request_is_status_error() {
     };
     assert_eq!(status.as_u16(), 400);
     assert!(!error.is_retryable());
+    stub.stop().await;
+}
+
+fn phone(default: bool, phone_type: &str, number: &str) -> CrmPhone {
+    CrmPhone {
+        default,
+        phone_type: Some(phone_type.into()),
+        phone_number: Some(number.into()),
+        ..CrmPhone::default()
+    }
+}
+
+fn new_person(customer_number: &str) -> CrmPersonWrite {
+    CrmPersonWrite {
+        identity: CrmIdentityWrite {
+            crm_object_type_code: Some(IdentityKind::Person.default_type_code().into()),
+            ref_id: Some("7".into()),
+            nick_name: Some("Sample Person".into()),
+            national_code: Some("1234567891".into()),
+            economic_code: Some("411111111112".into()),
+            email: Some("person@example.com".into()),
+            customer_number: Some(customer_number.into()),
+            customer_date: Some(local_datetime::parse("2026-01-10T10:15:42.517").unwrap()),
+            description: Some("Imported from the finance system".into()),
+            phone_contacts: vec![
+                phone(true, "Mobile", "09120000001"),
+                phone(false, "Office", "02100000002"),
+            ],
+            address_contacts: vec![CrmAddress {
+                default: true,
+                city: Some("Tehran".into()),
+                address: Some("Sample street 1".into()),
+                zip_code: Some("1111111111".into()),
+                ..CrmAddress::default()
+            }],
+            categories: vec![CrmCategoryRef::key("syaghcontact")],
+            tags: vec!["synced".into()],
+            ..CrmIdentityWrite::default()
+        },
+        first_name: Some("Sample".into()),
+        last_name: Some("Person".into()),
+        birth_date: Some(local_datetime::parse("1990-05-01T00:00:00").unwrap()),
+        ..CrmPersonWrite::default()
+    }
+}
+
+fn new_organization(customer_number: &str) -> CrmOrganizationWrite {
+    CrmOrganizationWrite {
+        identity: CrmIdentityWrite {
+            crm_object_type_code: Some(IdentityKind::Organization.default_type_code().into()),
+            nick_name: Some("Sample Company".into()),
+            national_code: Some("10100000002".into()),
+            economic_code: Some("411111111113".into()),
+            website: Some("https://example.com".into()),
+            customer_number: Some(customer_number.into()),
+            phone_contacts: vec![phone(true, "Office", "02100000003")],
+            categories: vec![CrmCategoryRef::key("syaghcontact")],
+            ..CrmIdentityWrite::default()
+        },
+        register_number: Some("123456".into()),
+        ..CrmOrganizationWrite::default()
+    }
+}
+
+/// Clears the ids that the CRM assigns, so that a body read back compares with the one sent.
+fn without_assigned_ids(mut identity: CrmIdentityWrite) -> CrmIdentityWrite {
+    identity.crm_id = None;
+    for phone in &mut identity.phone_contacts {
+        phone.id = None;
+    }
+    for address in &mut identity.address_contacts {
+        address.id = None;
+    }
+    for category in &mut identity.categories {
+        category.id = None;
+    }
+    identity
+}
+
+async fn start_empty_sim() -> CrmSim {
+    start_sim(CrmSimConfig {
+        seed_fixtures: false,
+        ..CrmSimConfig::default()
+    })
+    .await
+}
+
+#[actix_rt::test]
+async fn created_person_reads_back_equal() {
+    let sim = start_empty_sim().await;
+    let client = client(&sim);
+    let sent = new_person("100-5001");
+
+    let id = client.create_person(&sent).await.unwrap();
+
+    let person = client.get_person(&id).await.unwrap().unwrap();
+    let mut read_back = CrmPersonWrite::from(&person);
+    assert_eq!(read_back.identity.crm_id.as_ref(), Some(&id));
+    read_back.identity = without_assigned_ids(read_back.identity);
+    assert_eq!(read_back, sent);
+    assert!(
+        person
+            .identity
+            .phone_contacts
+            .iter()
+            .all(|p| p.id.is_some())
+    );
+    assert_eq!(person.object.creator_id.as_deref(), Some(API_USER_ID));
+    assert_eq!(sim.counters().person_creates, 1);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn created_organization_reads_back_equal() {
+    let sim = start_empty_sim().await;
+    let client = client(&sim);
+    let sent = new_organization("100-5002");
+
+    let id = client.create_organization(&sent).await.unwrap();
+
+    let organization = client.get_organization(&id).await.unwrap().unwrap();
+    let mut read_back = CrmOrganizationWrite::from(&organization);
+    read_back.identity = without_assigned_ids(read_back.identity);
+    assert_eq!(read_back, sent);
+    assert!(client.get_person(&id).await.unwrap().is_none());
+    assert_eq!(sim.counters().organization_creates, 1);
+    assert_eq!(sim.counters().person_creates, 0);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn update_keeps_phone_ids() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let client = client(&sim);
+    let id = CrmId::from(PERSON_ID);
+    let before = client.get_person(&id).await.unwrap().unwrap();
+    let mut update = CrmPersonWrite::from(&before);
+    update.identity.phone_contacts[0].phone_number = Some("09129999999".into());
+    update.identity.email = Some("changed@example.com".into());
+
+    let updated = client.update_person(&update).await.unwrap();
+
+    let after = client.get_person(&id).await.unwrap().unwrap();
+    assert_eq!(updated, id);
+    let ids = |person: &crate::crm::CrmPerson| -> Vec<Option<String>> {
+        let phones = &person.identity.phone_contacts;
+        phones.iter().map(|phone| phone.id.clone()).collect()
+    };
+    assert_eq!(ids(&after), ids(&before));
+    assert_eq!(
+        after.identity.phone_contacts[0].phone_number.as_deref(),
+        Some("09129999999")
+    );
+    assert_eq!(
+        after.identity.address_contacts[0].id,
+        before.identity.address_contacts[0].id
+    );
+    assert_eq!(after.identity.email.as_deref(), Some("changed@example.com"));
+    assert_eq!(
+        after.identity.customer_number,
+        before.identity.customer_number
+    );
+    assert_eq!(after.object.creat_date, before.object.creat_date);
+    assert!(after.object.modify_date > before.object.modify_date);
+    assert_eq!(sim.counters().person_updates, 1);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn organization_update_of_deleted_record_is_not_found() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let client = client(&sim);
+    let id = CrmId::from(ORGANIZATION_ID);
+    let organization = client.get_organization(&id).await.unwrap().unwrap();
+    assert!(sim.delete_identity(&id).await);
+
+    let error = client
+        .update_organization(&CrmOrganizationWrite::from(&organization))
+        .await
+        .unwrap_err();
+
+    let Error::Status { status, .. } = &error else {
+        panic!("expected a status error, got {error:?}");
+    };
+    assert_eq!(status.as_u16(), 404);
+    assert!(!error.is_retryable());
+    assert!(!error.outcome_uncertain());
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn create_with_crm_id_is_invalid_request() {
+    let stub = StubCrm::start(valid_login(), 200, r#"{"crmId": "x"}"#).await;
+    let client = stub.client();
+    let mut person = new_person("100-5003");
+    person.identity.crm_id = Some(CrmId::from(PERSON_ID));
+
+    let create = client.create_person(&person).await.unwrap_err();
+    let update = client
+        .update_organization(&new_organization("100-5004"))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(create, Error::InvalidRequest { .. }), "{create:?}");
+    assert!(matches!(update, Error::InvalidRequest { .. }), "{update:?}");
+    assert!(!create.is_retryable());
+    assert!(!create.outcome_uncertain());
+    assert_eq!(stub.data_calls.load(Ordering::SeqCst), 0);
+    stub.stop().await;
+}
+
+#[actix_rt::test]
+async fn create_response_without_crm_id_is_create_without_id() {
+    let cases = [
+        (200, "{}"),
+        (200, r#"{"crmId": ""}"#),
+        (200, r#"{"crmId": null}"#),
+        (200, ""),
+        (200, r#"{"id": "9295bc51-ce7c-4c3c-be1d-addf602c8081"}"#),
+        (201, ""),
+        (201, r#"{"crmId": "9295bc51-ce7c-4c3c-be1d-addf602c8081"}"#),
+    ];
+
+    for (status, body) in cases {
+        let stub = StubCrm::start(valid_login(), status, body).await;
+
+        let error = stub
+            .client()
+            .create_person(&new_person("100-5005"))
+            .await
+            .unwrap_err();
+
+        assert!(
+            matches!(error, Error::CreateWithoutId { .. }),
+            "{status} {body}: {error:?}"
+        );
+        assert!(error.outcome_uncertain(), "{status} {body}");
+        assert!(!error.is_retryable(), "{status} {body}");
+        // Sent once, never retried.
+        assert_eq!(stub.data_calls.load(Ordering::SeqCst), 1, "{status} {body}");
+        stub.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn update_response_with_other_id_is_update_without_id() {
+    let stub = StubCrm::start(valid_login(), 200, r#"{"crmId": "another-record"}"#).await;
+    let mut person = new_person("100-5006");
+    person.identity.crm_id = Some(CrmId::from(PERSON_ID));
+
+    let error = stub.client().update_person(&person).await.unwrap_err();
+
+    let Error::UpdateWithoutId { crm_id, .. } = &error else {
+        panic!("expected an update without id, got {error:?}");
+    };
+    assert_eq!(crm_id.as_str(), PERSON_ID);
+    assert!(error.outcome_uncertain());
+    stub.stop().await;
+}
+
+#[actix_rt::test]
+async fn timeout_after_commit_is_uncertain() {
+    let sim = start_empty_sim().await;
+    let mut config = client_config(&sim, "not-a-real-password");
+    config.request_timeout = Duration::from_millis(300);
+    let client = CrmClient::new(config).unwrap();
+    client.search_identities(0, 1, "").await.unwrap();
+    sim.delay_responses_after_commit(1, Duration::from_millis(800));
+
+    let error = client
+        .create_person(&new_person("100-5007"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            Error::Timeout {
+                request_sent: true,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.outcome_uncertain());
+    assert!(error.is_retryable());
+    let stored = client.search_identities(0, 10, "100-5007").await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(sim.counters().person_creates, 1);
+    // The hold applied to one create only.
+    let second = client.create_person(&new_person("100-5008")).await;
+    assert!(second.is_ok(), "{second:?}");
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn login_timeout_before_create_is_certain() {
+    let sim = start_empty_sim().await;
+    let mut config = client_config(&sim, "not-a-real-password");
+    config.request_timeout = Duration::from_millis(200);
+    let client = CrmClient::new(config).unwrap();
+    sim.set_latency(Duration::from_millis(600));
+
+    let error = client
+        .create_person(&new_person("100-5009"))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+    assert!(!error.outcome_uncertain());
+    assert_eq!(sim.counters().person_creates, 0);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn create_after_rejected_token_is_stored_once() {
+    let sim = start_empty_sim().await;
+    let client = client(&sim);
+    client.search_identities(0, 1, "").await.unwrap();
+    sim.expire_tokens();
+
+    let id = client
+        .create_organization(&new_organization("100-5010"))
+        .await
+        .unwrap();
+
+    assert!(sim.organization(&id).is_some());
+    assert_eq!(sim.counters().organization_creates, 1);
+    assert_eq!(sim.counters().logins, 2);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn persistent_401_on_create_is_certain() {
+    let stub = StubCrm::start(valid_login(), 401, "").await;
+
+    let error = stub
+        .client()
+        .create_person(&new_person("100-5011"))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, Error::Unauthorized { .. }), "{error:?}");
+    assert!(!error.outcome_uncertain());
+    assert_eq!(stub.data_calls.load(Ordering::SeqCst), 2);
+    stub.stop().await;
+}
+
+#[actix_rt::test]
+async fn server_error_on_create_is_uncertain() {
+    let sim = start_empty_sim().await;
+    let client = client(&sim);
+    client.search_identities(0, 1, "").await.unwrap();
+    sim.set_error_rate(1.0);
+
+    let error = client
+        .create_person(&new_person("100-5012"))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, Error::Status { .. }), "{error:?}");
+    assert!(error.outcome_uncertain());
+    assert!(error.is_retryable());
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn connect_error_on_create_is_certain() {
+    let listener = std::net::TcpListener::bind(local_any_port()).unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let base_url = url::Url::parse(&format!("http://{address}/")).unwrap();
+    let config = CrmClientConfig::new(base_url, "api-user", SecretString::from("x"));
+    let client = CrmClient::new(config).unwrap();
+
+    let error = client
+        .create_person(&new_person("100-5013"))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, Error::Connect { .. }), "{error:?}");
+    assert!(!error.outcome_uncertain());
+}
+
+#[actix_rt::test]
+async fn find_pages_records_modified_since_in_order() {
+    let sim = start_empty_sim().await;
+    let client = client(&sim);
+    let mut ids = Vec::new();
+    for index in 0..6 {
+        let id = client
+            .create_person(&new_person(&format!("100-60{index:02}")))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    client
+        .create_organization(&new_organization("100-6100"))
+        .await
+        .unwrap();
+    // Moves the first person to the end of the ModifyDate order.
+    let first = client.get_person(&ids[0]).await.unwrap().unwrap();
+    client
+        .update_person(&CrmPersonWrite::from(&first))
+        .await
+        .unwrap();
+    ids.rotate_left(1);
+    let since = sim.person(&ids[2]).unwrap().object.modify_date;
+
+    let mut found = Vec::new();
+    let mut totals = Vec::new();
+    for page_number in 1..=3 {
+        let page = client
+            .find_people_modified_since("person", since, page_number, 2)
+            .await
+            .unwrap();
+        totals.push(page.total);
+        found.extend(page.data);
+    }
+
+    let found_ids: Vec<CrmId> = found.iter().map(|person| person.id().clone()).collect();
+    assert_eq!(found_ids, ids[2..]);
+    assert_eq!(totals, [4, 4, 4]);
+    assert!(
+        found
+            .windows(2)
+            .all(|pair| pair[0].object.modify_date < pair[1].object.modify_date)
+    );
+    assert_eq!(found[0].object.modify_date, since);
+    assert_eq!(sim.counters().finds, 3);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn find_organizations_filters_by_type() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let client = client(&sim);
+    let since = local_datetime::parse("2000-01-01T00:00:00").unwrap();
+
+    let organizations = client
+        .find_organizations_modified_since("organization", since, 1, 10)
+        .await
+        .unwrap();
+    let other_type = client
+        .find_organizations_modified_since("supplier", since, 1, 10)
+        .await
+        .unwrap();
+
+    assert_eq!(organizations.total, 1);
+    assert_eq!(organizations.data[0].id().as_str(), ORGANIZATION_ID);
+    assert_eq!(other_type.total, 0);
+    assert!(other_type.data.is_empty());
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn find_when_unsupported_is_find_unsupported() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    sim.set_find_supported(false);
+    let client = client(&sim);
+    let since = local_datetime::parse("2026-01-10T00:00:00").unwrap();
+
+    let error = client
+        .find_people_modified_since("person", since, 1, 10)
+        .await
+        .unwrap_err();
+
+    let Error::FindUnsupported { status, path } = &error else {
+        panic!("expected find unsupported, got {error:?}");
+    };
+    assert_eq!(status.as_u16(), 404);
+    assert_eq!(path, "/api/v2/crmobject/person/find");
+    assert!(!error.is_retryable());
+    assert!(!error.outcome_uncertain());
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn find_statuses_map_to_find_unsupported() {
+    let since = local_datetime::parse("2026-01-10T00:00:00").unwrap();
+    let cases = [
+        (400, true),
+        (404, true),
+        (405, true),
+        (501, true),
+        (500, false),
+    ];
+
+    for (status, unsupported) in cases {
+        let stub = StubCrm::start(valid_login(), status, r#"{"code": 0}"#).await;
+
+        let error = stub
+            .client()
+            .find_organizations_modified_since("organization", since, 1, 10)
+            .await
+            .unwrap_err();
+
+        assert_eq!(
+            matches!(error, Error::FindUnsupported { .. }),
+            unsupported,
+            "{status}: {error:?}"
+        );
+        assert_eq!(error.is_retryable(), !unsupported, "{status}");
+        stub.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn find_page_zero_is_invalid_request() {
+    let stub = StubCrm::start(valid_login(), 200, r#"{"total": 0, "data": []}"#).await;
+    let since = local_datetime::parse("2026-01-10T00:00:00").unwrap();
+
+    let page_zero = stub
+        .client()
+        .find_people_modified_since("person", since, 0, 10)
+        .await
+        .unwrap_err();
+    let size_zero = stub
+        .client()
+        .find_people_modified_since("person", since, 1, 0)
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(page_zero, Error::InvalidRequest { .. }),
+        "{page_zero:?}"
+    );
+    assert!(
+        matches!(size_zero, Error::InvalidRequest { .. }),
+        "{size_zero:?}"
+    );
+    assert_eq!(stub.data_calls.load(Ordering::SeqCst), 0);
+    stub.stop().await;
+}
+
+#[actix_rt::test]
+async fn find_with_malformed_page_is_invalid_response() {
+    let stub = StubCrm::start(valid_login(), 200, r#"[{"crmId": "x"}]"#).await;
+    let since = local_datetime::parse("2026-01-10T00:00:00").unwrap();
+
+    let error = stub
+        .client()
+        .find_people_modified_since("person", since, 1, 10)
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, Error::InvalidResponse { .. }), "{error:?}");
     stub.stop().await;
 }

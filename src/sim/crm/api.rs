@@ -12,10 +12,11 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::records::{IdentityKind, normalize_keys};
+use super::find::FindPlan;
+use super::records::{Record, normalize_keys};
 use super::state::{EditError, LoginOutcome, SimState, Writer};
-use crate::crm::CrmId;
 use crate::crm::model::CrmIdentitySearchRequest;
+use crate::crm::{CrmFindRequest, CrmId, IdentityKind};
 
 const MESSAGE_BAD_REQUEST: &str = "درخواست نامعتبر است";
 const MESSAGE_BAD_CREDENTIALS: &str = "نام کاربری یا رمز عبور اشتباه است";
@@ -52,6 +53,11 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
         .route(
             "/api/v2/crmobject/identity/search",
             web::post().to(search_identities),
+        )
+        .route("/api/v2/crmobject/person/find", web::post().to(find_people))
+        .route(
+            "/api/v2/crmobject/organization/find",
+            web::post().to(find_organizations),
         );
 }
 
@@ -130,11 +136,18 @@ async fn get_identity(
     let record = state
         .get(kind, &CrmId::from(id))
         .ok_or_else(ApiError::not_found)?;
-    let json = record.to_json().map_err(|error| {
-        tracing::error!(crm.id = id, error = %error, "CRM simulator cannot serialize a record");
+    Ok(HttpResponse::Ok().json(record_json(&record)?))
+}
+
+fn record_json(record: &Record) -> Result<Value, ApiError> {
+    record.to_json().map_err(|error| {
+        tracing::error!(
+            crm.id = %record.object().crm_id,
+            error = %error,
+            "CRM simulator cannot serialize a record"
+        );
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, MESSAGE_SERVER_ERROR)
-    })?;
-    Ok(HttpResponse::Ok().json(json))
+    })
 }
 
 async fn create_person(
@@ -165,10 +178,17 @@ async fn create_identity(
         .map_err(ApiError::bad_request)?;
 
     tracing::debug!(crm.id = %id, "CRM simulator created an identity through the API");
+    let hold = state.take_create_hold();
     state
         .into_inner()
         .notify(&id, kind, "Insert", Writer::Api)
         .await;
+    // The record is stored; holding the response back makes the client time out on a
+    // create that happened.
+    if let Some(hold) = hold {
+        tracing::debug!(crm.id = %id, "CRM simulator delays a create response");
+        tokio::time::sleep(hold).await;
+    }
     Ok(HttpResponse::Ok().json(json!({ "crmId": id })))
 }
 
@@ -224,6 +244,49 @@ async fn search_identities(
 
     let page = state.search(search.page_number, search.page_size, &search.search_term);
     Ok(HttpResponse::Ok().json(page))
+}
+
+async fn find_people(
+    state: web::Data<SimState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult {
+    find_identities(&state, &request, &body, IdentityKind::Person).await
+}
+
+async fn find_organizations(
+    state: web::Data<SimState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult {
+    find_identities(&state, &request, &body, IdentityKind::Organization).await
+}
+
+/// Serves the find subset described in `find.rs`: `{"total": n, "data": [records]}`.
+///
+/// With `find_supported` off it responds with 404 before checking the token, as a server
+/// without the route would.
+async fn find_identities(
+    state: &SimState,
+    request: &HttpRequest,
+    body: &[u8],
+    kind: IdentityKind,
+) -> ApiResult {
+    if !state.find_supported() {
+        sleep(state).await;
+        return Err(ApiError::not_found());
+    }
+    let body = admit(state, request, body).await?;
+    let find: CrmFindRequest = serde_json::from_value(Value::Object(body))
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let plan = FindPlan::parse(&find).map_err(ApiError::bad_request)?;
+
+    let (total, records) = state.find(kind, &plan);
+    let data = records
+        .iter()
+        .map(record_json)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(json!({ "total": total, "data": data })))
 }
 
 /// Applies latency, the token check and error injection to a data call, then parses its

@@ -14,7 +14,8 @@
 //! - `POST /sim/tokens/expire`: invalidate every access token.
 //! - `POST /sim/knobs` with any of `latency_ms`, `error_rate`, `duplicate_deliveries`,
 //!   `drop_webhooks`, `webhooks_on_api_writes`, `webhook_delay_ms`, `license_missing`,
-//!   `identity_webhook_url` (`""` removes it): change knobs, answer the current values.
+//!   `find_supported`, `identity_webhook_url` (`""` removes it): change knobs, answer the
+//!   current values.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::records::{self, IdentityKind, IdentityPatch, NewOrganization, NewPerson, Record};
+use super::records::{self, IdentityPatch, NewOrganization, NewPerson, Record};
 use super::state::{EditError, SimState, Writer};
-use crate::crm::CrmId;
+use crate::crm::{CrmId, IdentityKind};
 
 pub(crate) fn routes(config: &mut web::ServiceConfig) {
     config
@@ -233,6 +234,7 @@ struct Knobs {
     webhooks_on_api_writes: Option<bool>,
     webhook_delay_ms: Option<u64>,
     license_missing: Option<bool>,
+    find_supported: Option<bool>,
     /// `""` removes the URL.
     identity_webhook_url: Option<String>,
 }
@@ -279,6 +281,9 @@ async fn post_knobs(state: web::Data<SimState>, knobs: web::Json<Knobs>) -> Http
         if let Some(license_missing) = knobs.license_missing {
             config.license_missing = license_missing;
         }
+        if let Some(find_supported) = knobs.find_supported {
+            config.find_supported = find_supported;
+        }
         if let Some(url) = webhook_url {
             config.identity_webhook_url = url;
         }
@@ -293,6 +298,7 @@ async fn post_knobs(state: web::Data<SimState>, knobs: web::Json<Knobs>) -> Http
         webhooks_on_api_writes: Some(config.webhooks_on_api_writes),
         webhook_delay_ms: Some(config.webhook_delay.as_millis() as u64),
         license_missing: Some(config.license_missing),
+        find_supported: Some(config.find_supported),
         identity_webhook_url: Some(
             config
                 .identity_webhook_url

@@ -4,15 +4,21 @@
 //!
 //! REST endpoints, all POST with JSON: `/api/v2/auth/login`, and under
 //! `/api/v2/crmobject/`: `person/get`, `organization/get`, `person/create`,
-//! `organization/create`, `person/update`, `organization/update`, `identity/search`. Data
-//! calls need a bearer token from login. The edit API is described in `control.rs`; over
-//! HTTP its JSON bodies need `Content-Type: application/json`.
+//! `organization/create`, `person/update`, `organization/update`, `identity/search`,
+//! `person/find`, `organization/find`. Data calls need a bearer token from login. The edit
+//! API is described in `control.rs`; over HTTP its JSON bodies need
+//! `Content-Type: application/json`.
+//!
+//! Every write, through the REST API or the edit API, stamps a `modifyDate` later than any
+//! stamped before, in Iran local time with milliseconds.
 //!
 //! Behaviour the CRM does not document is the simulator's choice, marked where it is made:
-//! error body shape, 404 for unknown ids, full replace on update, search matching.
+//! error body shape, 404 for unknown ids, full replace on update, search matching, the
+//! find query subset and its 1-based pages.
 
 mod api;
 mod control;
+mod find;
 mod records;
 mod state;
 mod token;
@@ -34,8 +40,8 @@ pub use records::{NewOrganization, NewPerson};
 pub use state::CrmCounters;
 pub use webhook::{WebhookDelivery, webhook_query};
 
-use crate::crm::{CrmId, CrmOrganization, CrmPerson};
-use records::{IdentityKind, Record};
+use crate::crm::{CrmId, CrmOrganization, CrmPerson, IdentityKind};
+use records::Record;
 use state::SimState;
 
 /// Id of the API user: the `nameidentifier` claim of the simulator's tokens and the
@@ -84,6 +90,9 @@ pub struct CrmSimConfig {
     pub webhooks_on_api_writes: bool,
     /// Store the person and organization `get` fixtures at start.
     pub seed_fixtures: bool,
+    /// Serve `person/find` and `organization/find`. When `false` they respond with 404, as
+    /// a server without the find API would.
+    pub find_supported: bool,
 }
 
 impl Default for CrmSimConfig {
@@ -106,6 +115,7 @@ impl Default for CrmSimConfig {
             webhook_delay: Duration::ZERO,
             webhooks_on_api_writes: false,
             seed_fixtures: true,
+            find_supported: true,
         }
     }
 }
@@ -251,6 +261,27 @@ impl CrmSim {
     /// Sets the delay before each webhook is sent.
     pub fn set_webhook_delay(&self, delay: Duration) {
         self.state.configure(|config| config.webhook_delay = delay);
+    }
+
+    /// Sets whether writes through the REST API also send webhooks, as the CRM may do for
+    /// the sync's own writes.
+    pub fn set_webhooks_on_api_writes(&self, on_api_writes: bool) {
+        self.state
+            .configure(|config| config.webhooks_on_api_writes = on_api_writes);
+    }
+
+    /// Sets whether `person/find` and `organization/find` are served; see
+    /// [`CrmSimConfig::find_supported`].
+    pub fn set_find_supported(&self, supported: bool) {
+        self.state
+            .configure(|config| config.find_supported = supported);
+    }
+
+    /// Makes the next `n` creates through the REST API store the record and count it, but
+    /// hold back the response for `hold`. A client whose timeout is shorter then gets a
+    /// timeout although the record exists.
+    pub fn delay_responses_after_commit(&self, n: u32, hold: Duration) {
+        self.state.hold_create_responses(n, hold);
     }
 
     /// Sets the delay added before the response to each login and data call.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::crm::model::{CrmAddress, CrmIdentityFields, CrmPhone, local_datetime};
-use crate::crm::{CrmId, CrmOrganization, CrmPerson};
+use crate::crm::{CrmId, CrmObjectFields, CrmOrganization, CrmPerson, IdentityKind};
 
 /// `crmObjectTypeIndex` of identities.
 const IDENTITY_OBJECT_INDEX: i32 = 24;
@@ -26,26 +26,11 @@ const IRAN_OFFSET_SECONDS: i32 = 12_600;
 /// Iran local time.
 const DATE_FIELDS: &[&str] = &["customerDate", "birthDate", "registerDate"];
 
-/// Person or organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum IdentityKind {
-    Person,
-    Organization,
-}
-
-impl IdentityKind {
-    fn type_id(self) -> &'static str {
-        match self {
-            Self::Person => PERSON_TYPE_ID,
-            Self::Organization => ORGANIZATION_TYPE_ID,
-        }
-    }
-
-    fn default_type_code(self) -> &'static str {
-        match self {
-            Self::Person => "person",
-            Self::Organization => "organization",
-        }
+/// Returns the id of the simulator's one identity type of `kind`.
+fn type_id(kind: IdentityKind) -> &'static str {
+    match kind {
+        IdentityKind::Person => PERSON_TYPE_ID,
+        IdentityKind::Organization => ORGANIZATION_TYPE_ID,
     }
 }
 
@@ -68,6 +53,13 @@ impl Record {
         match self {
             Record::Person(person) => &person.identity,
             Record::Organization(organization) => &organization.identity,
+        }
+    }
+
+    pub fn object(&self) -> &CrmObjectFields {
+        match self {
+            Record::Person(person) => &person.object,
+            Record::Organization(organization) => &organization.object,
         }
     }
 
@@ -315,7 +307,7 @@ pub(crate) fn build_record(
         ("crmId", json!(stamp.crm_id)),
         ("identityId", json!(stamp.crm_id)),
         ("crmObjectTypeIndex", json!(IDENTITY_OBJECT_INDEX)),
-        ("crmObjectTypeId", json!(kind.type_id())),
+        ("crmObjectTypeId", json!(type_id(kind))),
         ("identityTypeName", json!(stamp.type_name)),
         ("creatDate", json!(local_datetime::format(&stamp.created))),
         ("modifyDate", json!(local_datetime::format(&stamp.modified))),

@@ -12,11 +12,14 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use url::Url;
 
-use super::records::{self, IdentityKind, Record, Stamp};
+use super::find::FindPlan;
+use super::records::{self, Record, Stamp};
 use super::token;
 use super::webhook::{self, WebhookBatch, WebhookDelivery};
 use super::{API_USER_ID, CrmSimConfig, HUMAN_USER_ID};
-use crate::crm::{CrmId, CrmIdentitySummary, CrmObjectFields, CrmOrganization, CrmPerson};
+use crate::crm::{
+    CrmId, CrmIdentitySummary, CrmObjectFields, CrmOrganization, CrmPerson, IdentityKind,
+};
 
 const PERSON_FIXTURE: &str = include_str!("../fixtures/crm/person_get_response.json");
 const ORGANIZATION_FIXTURE: &str = include_str!("../fixtures/crm/organization_get_response.json");
@@ -38,6 +41,9 @@ pub struct CrmCounters {
     pub gets: u64,
     /// `identity/search` calls that passed authentication.
     pub searches: u64,
+    /// `person/find` and `organization/find` calls that passed authentication and
+    /// validation.
+    pub finds: u64,
     /// Webhook requests sent, duplicates included.
     pub webhooks_sent: u64,
     /// Webhook requests that got no response or a non-2xx status.
@@ -104,6 +110,12 @@ struct SimData {
     locked_until: Option<Instant>,
     counters: CrmCounters,
     webhook_log: Vec<WebhookDelivery>,
+    /// Latest `creatDate` or `modifyDate` stamped on any record, seeded ones included.
+    last_stamp: NaiveDateTime,
+    /// REST API creates whose response is still to be held back.
+    held_create_responses: u32,
+    /// How long each of those responses is held back.
+    create_response_hold: Duration,
 }
 
 impl SimState {
@@ -120,6 +132,9 @@ impl SimState {
             locked_until: None,
             counters: CrmCounters::default(),
             webhook_log: Vec::new(),
+            last_stamp: NaiveDateTime::MIN,
+            held_create_responses: 0,
+            create_response_hold: Duration::ZERO,
         };
         if seed {
             let person: CrmPerson = serde_json::from_str(PERSON_FIXTURE).map_err(|error| {
@@ -169,6 +184,28 @@ impl SimState {
 
     pub fn latency(&self) -> Duration {
         self.lock().config.latency
+    }
+
+    pub fn find_supported(&self) -> bool {
+        self.lock().config.find_supported
+    }
+
+    /// Holds back the responses of the next `count` REST API creates for `hold` each.
+    pub fn hold_create_responses(&self, count: u32, hold: Duration) {
+        let mut data = self.lock();
+        data.held_create_responses = count;
+        data.create_response_hold = hold;
+    }
+
+    /// Returns how long to hold back the response of the current create, if at all, and
+    /// counts it against the held responses.
+    pub fn take_create_hold(&self) -> Option<Duration> {
+        let mut data = self.lock();
+        if data.held_create_responses == 0 {
+            return None;
+        }
+        data.held_create_responses -= 1;
+        Some(data.create_response_hold)
     }
 
     /// Decides at random, with probability `error_rate`, whether a data call fails with 500.
@@ -284,11 +321,26 @@ impl SimState {
             .skip(skip)
             .take(page_size as usize)
             .map(|record| CrmIdentitySummary {
-                identity_id: record_id(record).clone(),
+                identity_id: record.object().crm_id.clone(),
                 nick_name: record.identity().nick_name.clone(),
                 customer_no: record.identity().customer_number.clone(),
             })
             .collect()
+    }
+
+    /// Returns the identities of `kind` that `plan` selects: their count and the requested
+    /// page, as `get` returns them.
+    pub fn find(&self, kind: IdentityKind, plan: &FindPlan) -> (u64, Vec<Record>) {
+        let mut data = self.lock();
+        data.counters.finds += 1;
+        let matching: Vec<&Record> = data
+            .order
+            .iter()
+            .filter_map(|id| data.records.get(id))
+            .filter(|record| record.kind() == kind && plan.matches(record))
+            .collect();
+        let (total, page) = plan.page(matching);
+        (total, page.into_iter().cloned().collect())
     }
 
     /// Stores a new identity built from a create body and returns its id.
@@ -299,7 +351,7 @@ impl SimState {
         writer: Writer,
     ) -> Result<CrmId, String> {
         let mut data = self.lock();
-        let now = records::iran_now();
+        let now = data.next_stamp();
         let stamp = Stamp {
             crm_id: CrmId(uuid::Uuid::new_v4().to_string()),
             created: now,
@@ -309,7 +361,7 @@ impl SimState {
             type_name: data.config.subtype(kind).to_owned(),
         };
         let record = records::build_record(kind, body, stamp)?;
-        let id = record_id(&record).clone();
+        let id = record.object().crm_id.clone();
         if writer == Writer::Api {
             match kind {
                 IdentityKind::Person => data.counters.person_creates += 1,
@@ -346,15 +398,17 @@ impl SimState {
             .get(&id)
             .filter(|record| record.kind() == kind)
             .ok_or(EditError::NotFound)?;
-        let object = object_fields(existing);
+        let created = existing.object().creat_date;
+        let creator_id = existing
+            .object()
+            .creator_id
+            .clone()
+            .unwrap_or_else(|| writer.user_id().to_owned());
         let stamp = Stamp {
             crm_id: id.clone(),
-            created: object.creat_date,
-            modified: next_modify_date(object.modify_date),
-            creator_id: object
-                .creator_id
-                .clone()
-                .unwrap_or_else(|| writer.user_id().to_owned()),
+            created,
+            modified: data.next_stamp(),
+            creator_id,
             modifier_id: writer.user_id().to_owned(),
             type_name: data.config.subtype(kind).to_owned(),
         };
@@ -378,20 +432,20 @@ impl SimState {
         edit: impl FnOnce(&mut Record) -> Result<(), String>,
     ) -> Result<(), EditError> {
         let mut data = self.lock();
-        let record = data
+        let mut edited = data
             .records
-            .get_mut(id)
+            .get(id)
             .filter(|record| record.kind() == kind)
-            .ok_or(EditError::NotFound)?;
-        let mut edited = record.clone();
+            .ok_or(EditError::NotFound)?
+            .clone();
         edit(&mut edited).map_err(EditError::Invalid)?;
 
-        let previous_modify_date = object_fields(record).modify_date;
+        let modified = data.next_stamp();
         let object = object_fields_mut(&mut edited);
         object.crm_id = id.clone();
-        object.modify_date = next_modify_date(previous_modify_date);
+        object.modify_date = modified;
         object.modifier_id = Some(HUMAN_USER_ID.to_owned());
-        *record = edited;
+        data.records.insert(id.clone(), edited);
         Ok(())
     }
 
@@ -499,10 +553,18 @@ impl SimState {
 
 impl SimData {
     fn insert(&mut self, record: Record) {
-        let id = record_id(&record).clone();
+        let id = record.object().crm_id.clone();
+        self.last_stamp = self.last_stamp.max(record.object().modify_date);
         if self.records.insert(id.clone(), record).is_none() {
             self.order.push(id);
         }
+    }
+
+    /// Returns the time to stamp on a write and remembers it.
+    fn next_stamp(&mut self) -> NaiveDateTime {
+        let stamp = next_modify_date(self.last_stamp, records::iran_now());
+        self.last_stamp = stamp;
+        stamp
     }
 }
 
@@ -515,22 +577,11 @@ impl CrmSimConfig {
     }
 }
 
-fn object_fields(record: &Record) -> &CrmObjectFields {
-    match record {
-        Record::Person(person) => &person.object,
-        Record::Organization(organization) => &organization.object,
-    }
-}
-
 fn object_fields_mut(record: &mut Record) -> &mut CrmObjectFields {
     match record {
         Record::Person(person) => &mut person.object,
         Record::Organization(organization) => &mut organization.object,
     }
-}
-
-fn record_id(record: &Record) -> &CrmId {
-    &object_fields(record).crm_id
 }
 
 /// Returns `start + duration`, or a time decades ahead when that cannot be represented.
@@ -541,10 +592,16 @@ fn instant_after(start: Instant, duration: Duration) -> Instant {
         .unwrap_or_else(|| start + FAR_AHEAD)
 }
 
-/// Returns the current local time, or 1 ms after `previous` if the clock has not moved
-/// past it, so that every change moves `modifyDate` forward.
-fn next_modify_date(previous: NaiveDateTime) -> NaiveDateTime {
-    records::iran_now().max(previous + TimeDelta::milliseconds(1))
+/// Returns `now`, or 1 ms after `previous` when `now` is not later.
+///
+/// Every write is stamped through this with the latest stamp of any record as `previous`,
+/// so `modifyDate` strictly increases across all records, even for writes within one
+/// millisecond. A `ModifyDate` cursor then never skips a record.
+fn next_modify_date(previous: NaiveDateTime, now: NaiveDateTime) -> NaiveDateTime {
+    let after_previous = previous
+        .checked_add_signed(TimeDelta::milliseconds(1))
+        .unwrap_or(previous);
+    now.max(after_previous)
 }
 
 fn matches_term(record: &Record, term: &str) -> bool {
@@ -570,6 +627,8 @@ fn normalize_for_search(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
 
     use super::*;
 
@@ -652,6 +711,57 @@ mod tests {
         assert!(after.object.modify_date > before.object.modify_date);
         assert_eq!(after.object.modifier_id.as_deref(), Some(HUMAN_USER_ID));
         assert!(state.person(&CrmId::from("other")).is_none());
+    }
+
+    #[test]
+    fn modify_date_moves_past_previous_stamp() {
+        let previous = records::iran_now();
+        let millisecond = TimeDelta::milliseconds(1);
+
+        let same_millisecond = next_modify_date(previous, previous);
+        let clock_behind = next_modify_date(previous, previous - TimeDelta::seconds(2));
+        let clock_ahead = next_modify_date(previous, previous + millisecond * 5);
+
+        assert_eq!(same_millisecond, previous + millisecond);
+        assert_eq!(clock_behind, previous + millisecond);
+        assert_eq!(clock_ahead, previous + millisecond * 5);
+    }
+
+    #[test]
+    fn creates_in_one_millisecond_get_distinct_stamps() {
+        let state = state(true);
+        let body = || match json!({"nickName": "x"}) {
+            Value::Object(fields) => fields,
+            _ => unreachable!(),
+        };
+
+        let first = state
+            .create(IdentityKind::Person, body(), Writer::Api)
+            .unwrap();
+        let second = state
+            .create(IdentityKind::Person, body(), Writer::EditApi)
+            .unwrap();
+
+        let first = state.person(&first).unwrap().object;
+        let second = state.person(&second).unwrap().object;
+        assert!(second.modify_date > first.modify_date);
+        assert_eq!(first.creat_date, first.modify_date);
+        // Seeded fixtures count as earlier stamps too.
+        let seeded = state
+            .person(&CrmId::from("9295bc51-ce7c-4c3c-be1d-addf602c8081"))
+            .unwrap();
+        assert!(first.modify_date > seeded.object.modify_date);
+    }
+
+    #[test]
+    fn create_holds_are_counted_down() {
+        let state = state(false);
+
+        state.hold_create_responses(2, Duration::from_millis(5));
+
+        assert_eq!(state.take_create_hold(), Some(Duration::from_millis(5)));
+        assert_eq!(state.take_create_hold(), Some(Duration::from_millis(5)));
+        assert_eq!(state.take_create_hold(), None);
     }
 
     #[test]

@@ -721,3 +721,248 @@ async fn delayed_webhook_arrives_later() {
     sim.stop().await;
     receiver.stop().await;
 }
+
+#[actix_rt::test]
+async fn api_writes_fire_webhooks_after_setter() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+    sim.set_webhooks_on_api_writes(true);
+
+    let (_, created) = api
+        .post(
+            "api/v2/crmobject/organization/create",
+            json!({"nickName": "From the API"}),
+        )
+        .await;
+
+    let received = receiver.wait_for(1).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].params["event"], "Insert");
+    assert_eq!(received[0].params["id"], created["crmId"].as_str().unwrap());
+    assert_eq!(received[0].params["subtype"], "مخاطب حقوقی");
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+/// Body of a find on `ModifyDate` as the CRM client sends it.
+fn find_body(type_key: &str, operator: u8, since: &str, order: u8, page_number: u32) -> Value {
+    json!({
+        "typeKey": type_key,
+        "queries": [{"logicalOperator": 0, "field": "ModifyDate", "operator": operator,
+                     "value": since, "leafLogicalOperator": null, "leafNegate": false,
+                     "leafs": []}],
+        "orders": [{"field": "ModifyDate", "order": order}],
+        "pageNumber": page_number,
+        "pageSize": 2,
+    })
+}
+
+fn data_ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| record["crmId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Creates five persons and one organization through the edit API, then edits the first
+/// person, so that it is the person modified last. Returns the person ids in
+/// `modifyDate` order.
+async fn seed_for_find(sim: &CrmSim) -> Vec<CrmId> {
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        let person = NewPerson {
+            first_name: format!("P{index}"),
+            ..NewPerson::default()
+        };
+        ids.push(sim.create_person(person).await);
+    }
+    sim.create_organization(NewOrganization {
+        nick_name: "Org".into(),
+        ..NewOrganization::default()
+    })
+    .await;
+    assert!(
+        sim.edit_person(&ids[0], |person| person.gender = Some("F".into()))
+            .await
+    );
+    ids.rotate_left(1);
+    ids
+}
+
+#[actix_rt::test]
+async fn find_filters_orders_and_pages() {
+    let sim = start_sim(CrmSimConfig {
+        seed_fixtures: false,
+        ..CrmSimConfig::default()
+    })
+    .await;
+    let ids = seed_for_find(&sim).await;
+    let since = sim.person(&ids[1]).unwrap().object.modify_date;
+    let since = crate::crm::model::local_datetime::format(&since);
+    let api = RawApi::login(&sim).await;
+    let path = "api/v2/crmobject/person/find";
+
+    let (status, first) = api.post(path, find_body("person", 2, &since, 0, 1)).await;
+    let (_, second) = api.post(path, find_body("person", 2, &since, 0, 2)).await;
+    let (_, third) = api.post(path, find_body("person", 2, &since, 0, 3)).await;
+    let (_, strictly_after) = api.post(path, find_body("person", 1, &since, 0, 1)).await;
+    let (_, descending) = api.post(path, find_body("person", 2, &since, 1, 1)).await;
+    let (_, other_type) = api.post(path, find_body("customer", 2, &since, 0, 1)).await;
+
+    let expected: Vec<String> = ids[1..].iter().map(|id| id.to_string()).collect();
+    assert_eq!(status, 200);
+    assert_eq!(first["total"], 4);
+    assert_eq!(data_ids(&first), expected[0..2]);
+    assert_eq!(data_ids(&second), expected[2..4]);
+    assert!(data_ids(&third).is_empty());
+    assert_eq!(strictly_after["total"], 3);
+    assert_eq!(data_ids(&strictly_after), expected[1..3]);
+    assert_eq!(
+        data_ids(&descending),
+        [expected[3].clone(), expected[2].clone()]
+    );
+    assert_eq!(other_type["total"], 0);
+    assert_eq!(first["data"][0]["firstName"], "P2");
+    assert_eq!(sim.counters().finds, 6);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn organization_find_returns_organizations_only() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+
+    let (status, page) = api
+        .post(
+            "api/v2/crmobject/organization/find",
+            find_body("organization", 2, "2000-01-01T00:00:00", 0, 1),
+        )
+        .await;
+
+    assert_eq!(status, 200);
+    assert_eq!(page["total"], 1);
+    assert_eq!(
+        page["data"][0]["crmId"],
+        "4bb1e60b-eb1b-46de-a8d3-e49ddb316e19"
+    );
+    assert_eq!(page["data"][0]["economicCode"], "411111111111");
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn find_rejects_unsupported_query() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+    let mut by_name = find_body("person", 2, "2026-01-10T00:00:00", 0, 1);
+    by_name["queries"][0]["field"] = json!("FirstName");
+
+    let (status, body) = api.post("api/v2/crmobject/person/find", by_name).await;
+    let (page_zero, _) = api
+        .post(
+            "api/v2/crmobject/person/find",
+            find_body("person", 2, "2026-01-10T00:00:00", 0, 0),
+        )
+        .await;
+
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], 400);
+    assert!(
+        body["errorDetails"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("FirstName")
+    );
+    assert_eq!(page_zero, 400);
+    assert_eq!(sim.counters().finds, 0);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn find_is_not_found_when_unsupported() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+    let http = reqwest::Client::new();
+    let knobs = http
+        .post(sim.base_url().join("sim/knobs").unwrap())
+        .json(&json!({"find_supported": false}))
+        .send()
+        .await
+        .unwrap();
+
+    let (status, body) = api
+        .post(
+            "api/v2/crmobject/person/find",
+            find_body("person", 2, "2026-01-10T00:00:00", 0, 1),
+        )
+        .await;
+    sim.set_find_supported(true);
+    let (again, _) = api
+        .post(
+            "api/v2/crmobject/person/find",
+            find_body("person", 2, "2026-01-10T00:00:00", 0, 1),
+        )
+        .await;
+
+    let knobs: Value = knobs.json().await.unwrap();
+    assert_eq!(knobs["find_supported"], false);
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], 404);
+    assert_eq!(again, 200);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn writes_stamp_strictly_increasing_modify_dates() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+    let seeded = CrmId::from("9295bc51-ce7c-4c3c-be1d-addf602c8081");
+    let modify_date = |id: &CrmId| sim.person(id).unwrap().object.modify_date;
+    let mut stamps = Vec::new();
+
+    let mut first = None;
+    for index in 0..10 {
+        let (_, created) = api
+            .post(
+                "api/v2/crmobject/person/create",
+                json!({"nickName": format!("Quick {index}")}),
+            )
+            .await;
+        let id = CrmId::from(created["crmId"].as_str().unwrap());
+        stamps.push(modify_date(&id));
+        first.get_or_insert(id);
+        let id = sim.create_person(sample_person()).await;
+        stamps.push(modify_date(&id));
+    }
+    let mut update = sim.person(&seeded).unwrap();
+    update.identity.email = None;
+    let (updated, _) = api
+        .post(
+            "api/v2/crmobject/person/update",
+            serde_json::to_value(&update).unwrap(),
+        )
+        .await;
+    stamps.push(modify_date(&seeded));
+    let first = first.unwrap();
+    assert!(sim.edit_person(&first, |_| {}).await);
+    stamps.push(modify_date(&first));
+
+    assert_eq!(updated, 200);
+    for (index, pair) in stamps.windows(2).enumerate() {
+        assert!(
+            pair[0] < pair[1],
+            "write {index}: {} then {}",
+            pair[0],
+            pair[1]
+        );
+    }
+    for stamp in &stamps {
+        assert_eq!(
+            stamp.and_utc().timestamp_subsec_nanos() % 1_000_000,
+            0,
+            "{stamp}"
+        );
+    }
+    sim.stop().await;
+}
