@@ -321,6 +321,8 @@ mod tests {
                 kind_hint: None,
                 event: "Insert".to_owned(),
                 source: "webhook".to_owned(),
+                direction: "crm_to_siagh".to_owned(),
+                payload: None,
                 run_at: None,
             })
             .await

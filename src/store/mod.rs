@@ -4,7 +4,8 @@
 //! workers claim due jobs with a lease, so a crash or restart loses no work. The other tables
 //! hold the links between CRM and Siagh records (`entity_links`), the audit trail
 //! (`sync_log`), pause switches (`sync_control`) and remembered CRM record kinds
-//! (`crm_kinds`).
+//! (`crm_kinds`). Pollers keep their cursors in `poll_cursors`, and the finance poller its
+//! last view of Siagh in `finance_seen`.
 //!
 //! [`Store`] is the only way in. It runs on PostgreSQL (a `postgres://` or `postgresql://`
 //! URL) or on a SQLite file (`sqlite://PATH` or a plain path), with equivalent migrations for
@@ -13,8 +14,12 @@
 //!
 //! [`testing`] creates a migrated throwaway database per test on either backend.
 
+mod bulk;
 mod control;
+mod cursors;
+mod enqueue;
 mod error;
+mod finance_seen;
 mod jobs;
 mod kinds;
 mod links;
@@ -24,6 +29,7 @@ mod sync_log;
 pub mod testing;
 
 pub use error::StoreError;
+pub use finance_seen::{FinanceSeen, FinanceSeenUpsert};
 pub use jobs::{
     Enqueued, JOB_DEAD, JOB_DONE, JOB_PENDING, JOB_RUNNING, Job, NewJob, QueueStats, RetryOutcome,
     SCOPE_ALL, SUPERSEDED,
