@@ -3,9 +3,9 @@
 //! Every detected change becomes a row in `sync_jobs` before anything else happens, and
 //! workers claim due jobs with a lease, so a crash or restart loses no work. The other tables
 //! hold the links between CRM and Siagh records (`entity_links`), the audit trail
-//! (`sync_log`), pause switches (`sync_control`) and remembered CRM record kinds
-//! (`crm_kinds`). Pollers keep their cursors in `poll_cursors`, and the finance poller its
-//! last view of Siagh in `finance_seen`.
+//! (`sync_log`), fields changed on both sides (`conflicts`), pause switches (`sync_control`)
+//! and remembered CRM record kinds (`crm_kinds`). Pollers keep their cursors in
+//! `poll_cursors`, and the finance poller its last view of Siagh in `finance_seen`.
 //!
 //! [`Store`] is the only way in. It runs on PostgreSQL (a `postgres://` or `postgresql://`
 //! URL) or on a SQLite file (`sqlite://PATH` or a plain path), with equivalent migrations for
@@ -15,6 +15,7 @@
 //! [`testing`] creates a migrated throwaway database per test on either backend.
 
 mod bulk;
+mod conflicts;
 mod control;
 mod cursors;
 mod enqueue;
@@ -28,6 +29,7 @@ mod schema;
 mod sync_log;
 pub mod testing;
 
+pub use conflicts::{Conflict, NewConflict, RESOLUTION_CRM, RESOLUTION_SIAGH};
 pub use error::StoreError;
 pub use finance_seen::{FinanceSeen, FinanceSeenUpsert};
 pub use jobs::{

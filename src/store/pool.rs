@@ -571,6 +571,8 @@ mod tests {
         assert_send(store.apply_finance_diff(Vec::new(), Vec::new(), Vec::new()));
         assert_send(store.load_finance_checksums());
         assert_send(store.enqueue_jobs_with_cursor(Vec::new(), "c", "1"));
+        assert_send(store.begin_create_from_siagh("customer", "S", "person", "a"));
+        assert_send(store.conflicts(10));
         assert_send(store.finish_sync(done));
         assert_send(store.retry_job(1, utc_now(), "x"));
         assert_send(store.release_jobs("w"));
@@ -780,6 +782,7 @@ mod tests {
                     action: "create".to_owned(),
                     ..NewLogEntry::default()
                 },
+                conflicts: Vec::new(),
             })
             .await
             .unwrap();
