@@ -5,13 +5,14 @@
 //! goes through [`per_backend!`], which expands the same body once per variant.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection};
 use diesel::{Connection, ConnectionError, ConnectionResult, IntoSql, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
 use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{
     AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection, TransactionManager,
@@ -292,6 +293,9 @@ async fn establish(backend: Backend, location: &str) -> ConnectionResult<DbConne
 pub struct Store {
     pool: Pool<DbConnection>,
     backend: Backend,
+    /// The URL or file the pool connects to, for connections kept outside the pool. It may
+    /// contain a password, so it stays out of `Debug`.
+    target: Arc<DatabaseTarget>,
 }
 
 impl std::fmt::Debug for Store {
@@ -366,7 +370,11 @@ impl Store {
             db.max_connections = max_connections,
             "database pool ready"
         );
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            target: Arc::new(target),
+        })
     }
 
     /// Returns the backend this store runs on.
@@ -381,6 +389,19 @@ impl Store {
             .get_result::<i32>(&mut *conn)
             .await?;
         Ok(())
+    }
+
+    /// Opens a PostgreSQL connection outside the pool, for state tied to one session such as
+    /// an advisory lock. Fails with [`StoreError::Connect`] on a SQLite store.
+    pub(crate) async fn dedicated_postgres_connection(
+        &self,
+    ) -> Result<AsyncPgConnection, StoreError> {
+        AsyncPgConnection::establish(&self.target.location)
+            .await
+            .map_err(|error| StoreError::Connect {
+                target: self.target.redacted(),
+                source: PoolError::ConnectionError(error),
+            })
     }
 
     /// Takes a connection from the pool.
@@ -566,13 +587,19 @@ mod tests {
     /// Compiles only while the store's futures can move between threads, as `tokio::spawn`
     /// requires.
     #[allow(dead_code)]
-    fn store_futures_are_send(store: &Store, done: FinishedSync) {
+    fn store_futures_are_send(
+        store: &Store,
+        done: FinishedSync,
+        leadership: &mut crate::store::Leadership,
+    ) {
         fn assert_send<T: Send>(_: T) {}
         assert_send(store.apply_finance_diff(Vec::new(), Vec::new(), Vec::new()));
         assert_send(store.load_finance_checksums());
         assert_send(store.enqueue_jobs_with_cursor(Vec::new(), "c", "1"));
         assert_send(store.begin_create_from_siagh("customer", "S", "person", "a"));
         assert_send(store.conflicts(10));
+        assert_send(store.try_lead("l", "h", Duration::from_secs(1)));
+        assert_send(leadership.renew());
         assert_send(store.finish_sync(done));
         assert_send(store.retry_job(1, utc_now(), "x"));
         assert_send(store.release_jobs("w"));
