@@ -1,8 +1,10 @@
 //! The `sync_jobs` table: the durable inbox every detected change goes through.
 //!
 //! A job is `pending` until a worker claims it (`running`, with a lease), then `done` or
-//! `dead`. A partial unique index allows one `pending` job per record, so repeated deliveries
-//! for a waiting record merge into its job. Jobs of one record run one at a time, oldest first.
+//! `dead`. Each job has a direction, the side its change came from. A partial unique index
+//! allows one `pending` job per record and direction, so repeated deliveries for a waiting
+//! record merge into its job while a change from the other side gets a job of its own. Jobs of
+//! one record run one at a time, oldest first, whatever their direction.
 //!
 //! NOTE: finished jobs are kept forever. Nothing deletes old `done` rows yet, so the table
 //! and its indexes grow with every change synced.
@@ -14,10 +16,12 @@ use diesel::dsl::{count_star, exists, min, not};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::enqueue;
 use super::pool::{
     DbConnection, clamp_limit, per_backend, truncate_to_micros, utc_now, write_transaction,
 };
 use super::schema::{sync_control, sync_jobs};
+use super::sync_log::CRM_TO_SIAGH;
 use super::{Store, StoreError};
 
 /// Status of a job waiting to be claimed.
@@ -51,6 +55,12 @@ pub struct Job {
     pub event: String,
     /// `webhook`, `poll` or `manual`.
     pub source: String,
+    /// The side the change came from: [`CRM_TO_SIAGH`] or
+    /// [`SIAGH_TO_CRM`](crate::store::SIAGH_TO_CRM).
+    pub direction: String,
+    /// The source record as detected (JSON), for sources that cannot be read per record,
+    /// such as Siagh contacts. `None` means the worker reads the record fresh.
+    pub payload: Option<String>,
     /// One of [`JOB_PENDING`], [`JOB_RUNNING`], [`JOB_DONE`], [`JOB_DEAD`].
     pub status: String,
     /// Retryable failures so far; a job dead-lettered on its first, permanent failure shows 0.
@@ -67,7 +77,7 @@ pub struct Job {
     pub finished_at: Option<NaiveDateTime>,
 }
 
-/// A change to enqueue.
+/// A change to enqueue. [`Job`] describes the fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
     pub entity: String,
@@ -75,16 +85,23 @@ pub struct NewJob {
     pub kind_hint: Option<String>,
     pub event: String,
     pub source: String,
+    /// [`CRM_TO_SIAGH`] or [`SIAGH_TO_CRM`](crate::store::SIAGH_TO_CRM). The database
+    /// rejects any other value.
+    pub direction: String,
+    /// Snapshot of the source record (JSON). When the change merges into a waiting job, a
+    /// `Some` replaces that job's payload and a `None` keeps it.
+    pub payload: Option<String>,
     /// Earliest run time (UTC), or now when `None`.
     pub run_at: Option<NaiveDateTime>,
 }
 
-/// Result of [`Store::enqueue_job`].
+/// Result of [`Store::enqueue_job`], one per change for the batch enqueues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
     /// A new pending job with this id was inserted.
     Inserted(i64),
-    /// The record already had a pending job with this id, and the new change joined it.
+    /// The record already had a pending job with this id in the same direction, and the new
+    /// change joined it.
     Coalesced(i64),
 }
 
@@ -116,21 +133,6 @@ pub struct QueueStats {
     pub running: i64,
     pub dead: i64,
     pub done: i64,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = sync_jobs)]
-struct NewJobRow<'a> {
-    entity: &'a str,
-    record_id: &'a str,
-    kind_hint: Option<&'a str>,
-    event: &'a str,
-    source: &'a str,
-    status: &'a str,
-    attempts: i32,
-    run_at: NaiveDateTime,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
 }
 
 /// Change to the attempt counter made by [`reschedule`].
@@ -166,62 +168,22 @@ enum Rescheduled {
     Skipped(String),
 }
 
-/// Returns the id of the record's pending job, if it has one.
+/// Returns the id of the record's pending job in `direction`, if it has one.
 async fn pending_job_id(
     conn: &mut DbConnection,
     entity: &str,
+    direction: &str,
     record_id: &str,
 ) -> QueryResult<Option<i64>> {
     sync_jobs::table
         .filter(sync_jobs::entity.eq(entity))
+        .filter(sync_jobs::direction.eq(direction))
         .filter(sync_jobs::record_id.eq(record_id))
         .filter(sync_jobs::status.eq(JOB_PENDING))
         .select(sync_jobs::id)
         .first(conn)
         .await
         .optional()
-}
-
-async fn enqueue(conn: &mut DbConnection, job: &NewJob) -> Result<Enqueued, StoreError> {
-    let now = utc_now();
-    let row = NewJobRow {
-        entity: &job.entity,
-        record_id: &job.record_id,
-        kind_hint: job.kind_hint.as_deref(),
-        event: &job.event,
-        source: &job.source,
-        status: JOB_PENDING,
-        attempts: 0,
-        run_at: job.run_at.map_or(now, truncate_to_micros),
-        created_at: now,
-        updated_at: now,
-    };
-
-    // The partial unique index decides between concurrent enqueuers: the insert that loses
-    // does nothing, and the loser reads the winner's job. The loop covers the rare case where
-    // that job is claimed between the insert and the read.
-    const ATTEMPTS: u32 = 5;
-    for _ in 0..ATTEMPTS {
-        if let Some(id) = pending_job_id(conn, &job.entity, &job.record_id).await? {
-            return Ok(Enqueued::Coalesced(id));
-        }
-        let inserted: Option<i64> = per_backend!(conn, |c| {
-            diesel::insert_into(sync_jobs::table)
-                .values(&row)
-                .on_conflict_do_nothing()
-                .returning(sync_jobs::id)
-                .get_result(c)
-                .await
-                .optional()
-        })?;
-        if let Some(id) = inserted {
-            return Ok(Enqueued::Inserted(id));
-        }
-    }
-    Err(StoreError::Contention {
-        operation: "enqueue_job",
-        attempts: ATTEMPTS,
-    })
 }
 
 async fn claim(
@@ -331,8 +293,8 @@ async fn claim(
     Ok(jobs)
 }
 
-/// Moves job `id` back to `pending`, or, when its record already has another pending job,
-/// closes it as `done` and returns that job's id.
+/// Moves job `id` back to `pending`, or, when its record already has another pending job in
+/// the same direction, closes it as `done` and returns that job's id.
 ///
 /// On PostgreSQL a concurrent enqueue can insert the other pending job after the check. The
 /// update then fails on the partial unique index, and the next attempt finds that job.
@@ -380,6 +342,7 @@ async fn reschedule_once(
 
         let other_pending: Option<i64> = sync_jobs::table
             .filter(sync_jobs::entity.eq(&job.entity))
+            .filter(sync_jobs::direction.eq(&job.direction))
             .filter(sync_jobs::record_id.eq(&job.record_id))
             .filter(sync_jobs::status.eq(JOB_PENDING))
             .filter(sync_jobs::id.ne(id))
@@ -460,17 +423,21 @@ pub(crate) async fn complete(conn: &mut DbConnection, id: i64) -> Result<(), Sto
 }
 
 impl Store {
-    /// Records a detected change as a pending job, or joins the record's pending job.
+    /// Records a detected change as a pending job, or joins the record's pending job in the
+    /// same direction.
     ///
-    /// A change that arrives while the record's job waits is merged into it (the job keeps
-    /// its own event and run time); one that arrives after the job was claimed gets a new
-    /// job, which runs after the claimed one. Safe to call concurrently for one record.
+    /// A change that arrives while the record's job waits is merged into it. The job keeps
+    /// its own event and run time, and takes the change's payload when it has one. A change
+    /// that arrives after the job was claimed gets a new job, which runs after the claimed
+    /// one. Safe to call concurrently for one record.
     pub async fn enqueue_job(&self, job: NewJob) -> Result<Enqueued, StoreError> {
         let mut conn = self.connection().await?;
-        let enqueued = enqueue(&mut conn, &job).await?;
+        let enqueued =
+            write_transaction(&mut conn, async |c| enqueue::enqueue_one(c, &job).await).await?;
         tracing::debug!(
             entity = %job.entity,
             record.id = %job.record_id,
+            job.direction = %job.direction,
             job.id = enqueued.job_id(),
             coalesced = matches!(enqueued, Enqueued::Coalesced(_)),
             "job enqueued"
@@ -478,14 +445,25 @@ impl Store {
         Ok(enqueued)
     }
 
-    /// Returns the id of the record's pending job, if it has one.
+    /// Returns the id of the record's pending CRM-side ([`CRM_TO_SIAGH`]) job, if it has one.
     pub async fn pending_job_for(
         &self,
         entity: &str,
         record_id: &str,
     ) -> Result<Option<i64>, StoreError> {
+        self.pending_job_for_direction(entity, CRM_TO_SIAGH, record_id)
+            .await
+    }
+
+    /// Returns the id of the record's pending job in `direction`, if it has one.
+    pub async fn pending_job_for_direction(
+        &self,
+        entity: &str,
+        direction: &str,
+        record_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
         let mut conn = self.connection().await?;
-        Ok(pending_job_id(&mut conn, entity, record_id).await?)
+        Ok(pending_job_id(&mut conn, entity, direction, record_id).await?)
     }
 
     /// Claims up to `limit` due jobs of `entity` for `worker`, oldest first, and leases them
@@ -493,8 +471,10 @@ impl Store {
     ///
     /// Returns nothing while `entity` or the `all` scope is paused. Takes at most one job per
     /// record, never a job whose record has another job running on a live lease, and never a
-    /// job while an older unfinished job of its record exists. A running job whose lease has
-    /// expired is claimable again. On PostgreSQL concurrent claimers skip each other's rows.
+    /// job while an older unfinished job of its record exists. These rules look at the record
+    /// id only, so a CRM-side and a Siagh-side job of one record never run at once. A running
+    /// job whose lease has expired is claimable again. On PostgreSQL concurrent claimers skip
+    /// each other's rows.
     pub async fn claim_jobs(
         &self,
         entity: &str,
@@ -514,8 +494,9 @@ impl Store {
     /// jobs it released.
     ///
     /// A released job is pending again and due now. When its record already has another
-    /// pending job, the released one is closed as `done` with `last_error` "superseded"
-    /// instead, because only one pending job per record may exist.
+    /// pending job in the same direction, the released one is closed as `done` with
+    /// `last_error` "superseded" instead, because only one pending job per record and
+    /// direction may exist.
     pub async fn release_jobs(&self, worker: &str) -> Result<u64, StoreError> {
         let mut conn = self.connection().await?;
         let ids: Vec<i64> = sync_jobs::table
@@ -555,9 +536,9 @@ impl Store {
     /// Counts a failed attempt and makes the job pending again at `run_at` (UTC), with
     /// `error` as its `last_error` and its lease cleared.
     ///
-    /// When the record already has another pending job, the retry is merged into it: this
-    /// job is closed as `done` with `last_error` "superseded: `error`", and the result names
-    /// the other job. A job that is already `done` or `dead` is rejected with
+    /// When the record already has another pending job in the same direction, the retry is
+    /// merged into it: this job is closed as `done` with `last_error` "superseded: `error`",
+    /// and the result names the other job. A job that is already `done` or `dead` is rejected with
     /// [`StoreError::JobFinished`].
     pub async fn retry_job(
         &self,
@@ -608,8 +589,9 @@ impl Store {
     /// Takes a job out of the dead letters: it becomes pending, due now, with its attempt
     /// count reset. Returns `false` when no dead job has this id.
     ///
-    /// When the record already has a pending job, that job covers the record, so the dead
-    /// one is closed as `done` (superseded) instead; this still returns `true`.
+    /// When the record already has a pending job in the same direction, that job covers the
+    /// record, so the dead one is closed as `done` (superseded) instead. This still returns
+    /// `true`.
     pub async fn requeue_dead_job(&self, id: i64) -> Result<bool, StoreError> {
         let mut conn = self.connection().await?;
         let plan = Reschedule {
@@ -710,6 +692,8 @@ mod tests {
             kind_hint: Some("Person".to_owned()),
             event: "Update".to_owned(),
             source: "webhook".to_owned(),
+            direction: CRM_TO_SIAGH.to_owned(),
+            payload: None,
             run_at: None,
         }
     }

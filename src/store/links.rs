@@ -1,14 +1,19 @@
 //! The `entity_links` table: which CRM record is which Siagh record, and what was last synced.
 //!
 //! A link also guards creates, which are not idempotent on either side. Before the create
-//! call, the link is written in state `creating` with an attempt id. An outcome that cannot
-//! be known (a timeout after sending) leaves it `uncertain` for review.
+//! call, the link is written in state `creating` with an attempt id. A CRM record copied to
+//! Siagh has its link keyed by the CRM id. A Siagh contact copied to the CRM has its link
+//! keyed by the Siagh code, because the CRM id is unknown until the create returns. An
+//! outcome that cannot be known (a timeout after sending) leaves the link `uncertain` for
+//! review.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
 
+use super::conflicts::{self, NewConflict};
 use super::jobs;
 use super::pool::{DbConnection, clamp_limit, per_backend, utc_now, write_transaction};
 use super::schema::entity_links;
@@ -51,6 +56,9 @@ pub struct Link {
 }
 
 /// A completed sync step, written by [`Store::finish_sync`] in one transaction.
+///
+/// The link is found by `crm_id`, or, when no link has that CRM id, by `siagh_code` among
+/// links without a CRM id (a create from Siagh). Without either, a new link is inserted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinishedSync {
     /// The job to mark as `done`, when the step ran from the queue.
@@ -65,6 +73,8 @@ pub struct FinishedSync {
     pub base_snapshot: String,
     /// The audit row, inserted as given.
     pub log: NewLogEntry,
+    /// Fields changed on both sides, stored with `job_id`.
+    pub conflicts: Vec<NewConflict>,
 }
 
 #[derive(Insertable)]
@@ -83,9 +93,47 @@ struct NewLinkRow<'a> {
     updated_at: NaiveDateTime,
 }
 
-/// Inserts or updates the link of (`entity`, `crm_id`) from a finished sync step.
+/// Inserts or updates the link of a finished sync step: the link of (`entity`, `crm_id`), or
+/// else the CRM-less link of (`entity`, `siagh_code`), or else a new one.
 async fn upsert_linked(conn: &mut DbConnection, done: &FinishedSync) -> QueryResult<()> {
     let now = utc_now();
+    let has_crm_link: bool = diesel::select(exists(
+        entity_links::table
+            .filter(entity_links::entity.eq(&done.entity))
+            .filter(entity_links::crm_id.eq(&done.crm_id)),
+    ))
+    .get_result(conn)
+    .await?;
+    if !has_crm_link {
+        // A create from Siagh wrote its intent before the CRM id existed.
+        let adopted = diesel::update(
+            entity_links::table
+                .filter(entity_links::entity.eq(&done.entity))
+                .filter(entity_links::siagh_code.eq(&done.siagh_code))
+                .filter(entity_links::crm_id.is_null()),
+        )
+        .set((
+            entity_links::crm_id.eq(&done.crm_id),
+            entity_links::crm_kind.eq(&done.crm_kind),
+            entity_links::state.eq(LINK_LINKED),
+            entity_links::attempt_id.eq(None::<String>),
+            entity_links::crm_checksum.eq(&done.crm_checksum),
+            entity_links::siagh_checksum.eq(&done.siagh_checksum),
+            entity_links::base_snapshot.eq(&done.base_snapshot),
+            entity_links::last_error.eq(None::<String>),
+            entity_links::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+        if adopted > 0 {
+            return Ok(());
+        }
+    }
+
+    // NOTE: when both sides left a create intent for one pair (a CRM-side link without a
+    // Siagh code and a Siagh-side link without a CRM id), this upsert fails with a unique
+    // violation on the Siagh code. Both creates ran, so a person must decide which records
+    // stay.
     let row = NewLinkRow {
         entity: &done.entity,
         crm_id: Some(&done.crm_id),
@@ -206,6 +254,60 @@ impl Store {
         Ok(link)
     }
 
+    /// Records the intent to create the CRM record of the Siagh contact `siagh_code`, before
+    /// the non-idempotent call.
+    ///
+    /// Inserts a link without a CRM id in state `creating` with `attempt_id`, or, when the
+    /// Siagh contact already has a link, sets that link to `creating` with the new attempt id
+    /// and kind. Other fields of an existing link, including its CRM id, are kept.
+    /// [`Store::finish_sync`] fills in the CRM id once the create returns it.
+    pub async fn begin_create_from_siagh(
+        &self,
+        entity: &str,
+        siagh_code: &str,
+        crm_kind: &str,
+        attempt_id: &str,
+    ) -> Result<Link, StoreError> {
+        let mut conn = self.connection().await?;
+        let now = utc_now();
+        let row = NewLinkRow {
+            entity,
+            crm_id: None,
+            siagh_code: Some(siagh_code),
+            crm_kind: Some(crm_kind),
+            state: LINK_CREATING,
+            attempt_id: Some(attempt_id),
+            crm_checksum: None,
+            siagh_checksum: None,
+            base_snapshot: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let link = per_backend!(conn, |c| {
+            diesel::insert_into(entity_links::table)
+                .values(&row)
+                .on_conflict((entity_links::entity, entity_links::siagh_code))
+                .do_update()
+                .set((
+                    entity_links::state.eq(LINK_CREATING),
+                    entity_links::attempt_id.eq(attempt_id),
+                    entity_links::crm_kind.eq(crm_kind),
+                    entity_links::last_error.eq(None::<String>),
+                    entity_links::updated_at.eq(now),
+                ))
+                .returning(Link::as_returning())
+                .get_result(c)
+                .await
+        })?;
+        tracing::debug!(
+            entity,
+            siagh.code = siagh_code,
+            link.id = link.id,
+            "create intent from Siagh recorded"
+        );
+        Ok(link)
+    }
+
     /// Marks a create whose outcome is unknown, with the error that made it so.
     pub async fn mark_uncertain(&self, link_id: i64, error: &str) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
@@ -253,17 +355,20 @@ impl Store {
             .await?)
     }
 
-    /// Stores the outcome of a sync step in one transaction: the link (Siagh code, kind,
-    /// state `linked`, both checksums and the base snapshot, attempt id cleared), the audit
-    /// row, and, when `job_id` is set, the job as `done`.
+    /// Stores the outcome of a sync step in one transaction: the link (both ids, kind, state
+    /// `linked`, both checksums and the base snapshot, attempt id cleared), the audit row, the
+    /// conflicts, and, when `job_id` is set, the job as `done`.
     ///
-    /// Inserts the link when the CRM record has none. Nothing is written when any part fails,
-    /// for example [`StoreError::NotFound`] for an unknown job id.
+    /// A create intent from either side is completed here. [`FinishedSync`] describes how the
+    /// link is found. Nothing is written when any part fails, for example
+    /// [`StoreError::NotFound`] for an unknown job id, or a unique violation when the Siagh
+    /// code is already linked to another CRM record.
     pub async fn finish_sync(&self, done: FinishedSync) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
         write_transaction(&mut conn, async |c| {
             upsert_linked(c, &done).await?;
             sync_log::insert(c, &done.log).await?;
+            conflicts::insert_all(c, &done.conflicts, done.job_id).await?;
             if let Some(job_id) = done.job_id {
                 jobs::complete(c, job_id).await?;
             }
@@ -276,6 +381,7 @@ impl Store {
             siagh.code = %done.siagh_code,
             job.id = done.job_id,
             action = %done.log.action,
+            conflicts.count = done.conflicts.len(),
             "sync step stored"
         );
         Ok(())
@@ -310,6 +416,7 @@ mod tests {
                 duration_ms: Some(12),
                 ..NewLogEntry::default()
             },
+            conflicts: Vec::new(),
         }
     }
 
@@ -321,6 +428,8 @@ mod tests {
                 kind_hint: None,
                 event: "Insert".to_owned(),
                 source: "webhook".to_owned(),
+                direction: "crm_to_siagh".to_owned(),
+                payload: None,
                 run_at: None,
             })
             .await
@@ -506,7 +615,161 @@ mod tests {
         assert!(store.links("quote", 10).await.unwrap().is_empty());
     }
 
+    fn conflict(field: &str, resolution: &str) -> NewConflict {
+        NewConflict {
+            entity: "customer".to_owned(),
+            crm_id: Some("crm-1".to_owned()),
+            siagh_code: Some("S-100".to_owned()),
+            field: field.to_owned(),
+            base_value: Some("old".to_owned()),
+            crm_value: Some("crm".to_owned()),
+            siagh_value: None,
+            resolution: resolution.to_owned(),
+            policy: "crm_wins".to_owned(),
+        }
+    }
+
+    async fn create_from_siagh_gets_crm_id(store: Store) {
+        let intent = store
+            .begin_create_from_siagh("customer", "S-100", "person", "attempt-1")
+            .await
+            .unwrap();
+        let job_id = enqueue(&store, "S-100").await;
+
+        store
+            .finish_sync(finished(Some(job_id), "crm-9", "S-100"))
+            .await
+            .unwrap();
+
+        assert_eq!(intent.state, LINK_CREATING);
+        assert_eq!(intent.crm_id, None);
+        assert_eq!(intent.attempt_id.as_deref(), Some("attempt-1"));
+        let link = store
+            .link_by_crm_id("customer", "crm-9")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(link.id, intent.id);
+        assert_eq!(link.siagh_code.as_deref(), Some("S-100"));
+        assert_eq!(link.state, LINK_LINKED);
+        assert_eq!(link.attempt_id, None);
+        assert_eq!(link.crm_checksum.as_deref(), Some("crm-sum"));
+        assert_eq!(store.links("customer", 10).await.unwrap().len(), 1);
+        assert_eq!(store.job(job_id).await.unwrap().unwrap().status, JOB_DONE);
+    }
+
+    async fn begin_create_from_siagh_twice_reuses_link(store: Store) {
+        let first = store
+            .begin_create_from_siagh("customer", "S-100", "person", "attempt-1")
+            .await
+            .unwrap();
+        let second = store
+            .begin_create_from_siagh("customer", "S-100", "organization", "attempt-2")
+            .await
+            .unwrap();
+        let other = store
+            .begin_create_from_siagh("customer", "S-200", "person", "attempt-3")
+            .await
+            .unwrap();
+
+        assert_eq!(second.id, first.id);
+        assert_eq!(second.attempt_id.as_deref(), Some("attempt-2"));
+        assert_eq!(second.crm_kind.as_deref(), Some("organization"));
+        assert_ne!(other.id, first.id);
+        assert_eq!(store.links("customer", 10).await.unwrap().len(), 2);
+    }
+
+    async fn intents_on_both_sides_fail(store: Store) {
+        store
+            .begin_create("customer", "crm-1", "person", "attempt-1")
+            .await
+            .unwrap();
+        store
+            .begin_create_from_siagh("customer", "S-100", "person", "attempt-2")
+            .await
+            .unwrap();
+
+        let error = store
+            .finish_sync(finished(None, "crm-1", "S-100"))
+            .await
+            .unwrap_err();
+
+        assert!(error.is_unique_violation(), "unexpected error: {error}");
+        let crm_side = store
+            .link_by_crm_id("customer", "crm-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(crm_side.state, LINK_CREATING);
+        assert_eq!(crm_side.siagh_code, None);
+    }
+
+    async fn finish_sync_stores_conflicts(store: Store) {
+        let job_id = enqueue(&store, "crm-1").await;
+        let mut done = finished(Some(job_id), "crm-1", "S-100");
+        done.conflicts = vec![conflict("mobile", "crm"), conflict("email", "siagh")];
+
+        store.finish_sync(done).await.unwrap();
+
+        let stored = store.conflicts(10).await.unwrap();
+        assert_eq!(stored.len(), 2);
+        let mut fields: Vec<_> = stored.iter().map(|c| c.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, vec!["email", "mobile"]);
+        let email = stored.iter().find(|c| c.field == "email").unwrap();
+        assert_eq!(email.job_id, Some(job_id));
+        assert_eq!(email.entity, "customer");
+        assert_eq!(email.crm_id.as_deref(), Some("crm-1"));
+        assert_eq!(email.siagh_code.as_deref(), Some("S-100"));
+        assert_eq!(email.base_value.as_deref(), Some("old"));
+        assert_eq!(email.crm_value.as_deref(), Some("crm"));
+        assert_eq!(email.siagh_value, None);
+        assert_eq!(email.resolution, "siagh");
+        assert_eq!(email.policy, "crm_wins");
+        assert_eq!(store.conflicts(1).await.unwrap().len(), 1);
+    }
+
+    async fn conflicts_list_newest_first(store: Store) {
+        let mut first = finished(None, "crm-1", "S-100");
+        first.conflicts = vec![conflict("mobile", "crm")];
+        let mut second = finished(None, "crm-1", "S-100");
+        second.conflicts = vec![conflict("email", "crm")];
+
+        store.finish_sync(first).await.unwrap();
+        store.finish_sync(second).await.unwrap();
+
+        let stored = store.conflicts(10).await.unwrap();
+        let fields: Vec<_> = stored.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, vec!["email", "mobile"]);
+        assert_eq!(stored[0].job_id, None);
+    }
+
+    async fn invalid_conflict_writes_nothing(store: Store) {
+        let job_id = enqueue(&store, "crm-1").await;
+        let mut done = finished(Some(job_id), "crm-1", "S-100");
+        done.conflicts = vec![conflict("mobile", "both")];
+
+        let error = store.finish_sync(done).await.unwrap_err();
+
+        assert!(matches!(error, StoreError::Query(_)), "{error}");
+        assert_eq!(
+            store.link_by_crm_id("customer", "crm-1").await.unwrap(),
+            None
+        );
+        assert!(store.conflicts(10).await.unwrap().is_empty());
+        assert_eq!(
+            store.job(job_id).await.unwrap().unwrap().status,
+            JOB_PENDING
+        );
+    }
+
     test_on_both_backends!(
+        create_from_siagh_gets_crm_id,
+        begin_create_from_siagh_twice_reuses_link,
+        intents_on_both_sides_fail,
+        finish_sync_stores_conflicts,
+        conflicts_list_newest_first,
+        invalid_conflict_writes_nothing,
         begin_create_twice_reuses_link,
         begin_create_keeps_siagh_code,
         mark_uncertain_stores_error,

@@ -5,13 +5,14 @@
 //! goes through [`per_backend!`], which expands the same body once per variant.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection};
 use diesel::{Connection, ConnectionError, ConnectionResult, IntoSql, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
 use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{
     AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection, TransactionManager,
@@ -292,6 +293,9 @@ async fn establish(backend: Backend, location: &str) -> ConnectionResult<DbConne
 pub struct Store {
     pool: Pool<DbConnection>,
     backend: Backend,
+    /// The URL or file the pool connects to, for connections kept outside the pool. It may
+    /// contain a password, so it stays out of `Debug`.
+    target: Arc<DatabaseTarget>,
 }
 
 impl std::fmt::Debug for Store {
@@ -366,7 +370,11 @@ impl Store {
             db.max_connections = max_connections,
             "database pool ready"
         );
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            target: Arc::new(target),
+        })
     }
 
     /// Returns the backend this store runs on.
@@ -381,6 +389,19 @@ impl Store {
             .get_result::<i32>(&mut *conn)
             .await?;
         Ok(())
+    }
+
+    /// Opens a PostgreSQL connection outside the pool, for state tied to one session such as
+    /// an advisory lock. Fails with [`StoreError::Connect`] on a SQLite store.
+    pub(crate) async fn dedicated_postgres_connection(
+        &self,
+    ) -> Result<AsyncPgConnection, StoreError> {
+        AsyncPgConnection::establish(&self.target.location)
+            .await
+            .map_err(|error| StoreError::Connect {
+                target: self.target.redacted(),
+                source: PoolError::ConnectionError(error),
+            })
     }
 
     /// Takes a connection from the pool.
@@ -566,8 +587,19 @@ mod tests {
     /// Compiles only while the store's futures can move between threads, as `tokio::spawn`
     /// requires.
     #[allow(dead_code)]
-    fn store_futures_are_send(store: &Store, done: FinishedSync) {
+    fn store_futures_are_send(
+        store: &Store,
+        done: FinishedSync,
+        leadership: &mut crate::store::Leadership,
+    ) {
         fn assert_send<T: Send>(_: T) {}
+        assert_send(store.apply_finance_diff(Vec::new(), Vec::new(), Vec::new()));
+        assert_send(store.load_finance_checksums());
+        assert_send(store.enqueue_jobs_with_cursor(Vec::new(), "c", "1"));
+        assert_send(store.begin_create_from_siagh("customer", "S", "person", "a"));
+        assert_send(store.conflicts(10));
+        assert_send(store.try_lead("l", "h", Duration::from_secs(1)));
+        assert_send(leadership.renew());
         assert_send(store.finish_sync(done));
         assert_send(store.retry_job(1, utc_now(), "x"));
         assert_send(store.release_jobs("w"));
@@ -597,6 +629,135 @@ mod tests {
         database.drop_database().await;
     }
 
+    /// Reverts the newest applied migration with a blocking connection.
+    fn revert_last_migration(target: &DatabaseTarget) -> Result<String, String> {
+        let reverted = match target.backend {
+            Backend::Postgres => {
+                let mut conn =
+                    <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(
+                        &target.location,
+                    )
+                    .map_err(|error| error.to_string())?;
+                conn.revert_last_migration(POSTGRES_MIGRATIONS)
+                    .map_err(|error| error.to_string())?
+                    .to_string()
+            }
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&target.location)
+                    .map_err(|error| error.to_string())?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(|error| error.to_string())?;
+                conn.revert_last_migration(SQLITE_MIGRATIONS)
+                    .map_err(|error| error.to_string())?
+                    .to_string()
+            }
+        };
+        Ok(reverted)
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    async fn count(store: &Store, sql: &str) -> i64 {
+        let mut conn = store.connection().await.unwrap();
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut *conn)
+            .await
+            .unwrap()
+            .n
+    }
+
+    fn change(record_id: &str, direction: &str, payload: Option<&str>) -> NewJob {
+        NewJob {
+            entity: "customer".to_owned(),
+            record_id: record_id.to_owned(),
+            kind_hint: None,
+            event: "Update".to_owned(),
+            source: "webhook".to_owned(),
+            direction: direction.to_owned(),
+            payload: payload.map(str::to_owned),
+            run_at: None,
+        }
+    }
+
+    /// Reverts the two-way sync migration with data in its tables, checks the schema it
+    /// leaves, and applies it again on top of the first migration's rows.
+    async fn newest_migration_reverts_and_reapplies(backend: Backend) {
+        let database = fresh_database(backend).await;
+        let target = DatabaseTarget::parse(database.url()).unwrap();
+        let store = database.store(2).await;
+        let crm_job = store
+            .enqueue_job(change("A", "crm_to_siagh", None))
+            .await
+            .unwrap()
+            .job_id();
+        store
+            .enqueue_job(change("A", "siagh_to_crm", Some("{}")))
+            .await
+            .unwrap();
+        store
+            .enqueue_jobs_with_cursor(Vec::new(), "crm_poller", "1")
+            .await
+            .unwrap();
+        drop(store);
+
+        let reverted = tokio::task::spawn_blocking(move || revert_last_migration(&target))
+            .await
+            .unwrap()
+            .unwrap();
+
+        assert_eq!(reverted, "20261205000000");
+        let reverted_store = database.store(2).await;
+        assert_eq!(
+            count(&reverted_store, "SELECT COUNT(*) AS n FROM sync_jobs").await,
+            1
+        );
+        for table in ["finance_seen", "poll_cursors", "conflicts", "leases"] {
+            let query = format!("SELECT 1 FROM {table}");
+            let missing = crate::store::testing::execute_sql(&reverted_store, &query).await;
+            assert!(missing.is_err(), "{table} survived the revert");
+        }
+        let second_pending = crate::store::testing::execute_sql(
+            &reverted_store,
+            "INSERT INTO sync_jobs (entity, record_id, event, source, run_at) \
+             VALUES ('customer', 'A', 'Update', 'webhook', CURRENT_TIMESTAMP)",
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            second_pending.is_unique_violation(),
+            "the one-pending-job index is missing: {second_pending}"
+        );
+        drop(reverted_store);
+
+        Store::migrate(database.url()).await.unwrap();
+
+        let store = database.store(2).await;
+        let kept = store.job(crm_job).await.unwrap().unwrap();
+        assert_eq!(kept.direction, "crm_to_siagh");
+        assert_eq!(kept.payload, None);
+        let siagh_job = store
+            .enqueue_job(change("A", "siagh_to_crm", Some("{}")))
+            .await
+            .unwrap();
+        assert!(matches!(siagh_job, crate::store::Enqueued::Inserted(_)));
+        assert_eq!(store.poll_cursor("crm_poller").await.unwrap(), None);
+        database.drop_database().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn newest_migration_reverts_and_reapplies_sqlite() {
+        newest_migration_reverts_and_reapplies(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn newest_migration_reverts_and_reapplies_postgres() {
+        newest_migration_reverts_and_reapplies(Backend::Postgres).await;
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn migrate_twice_is_a_no_op_sqlite() {
         migrate_twice_is_a_no_op(Backend::Sqlite).await;
@@ -618,6 +779,8 @@ mod tests {
                 kind_hint: None,
                 event: "Insert".to_owned(),
                 source: "webhook".to_owned(),
+                direction: "crm_to_siagh".to_owned(),
+                payload: None,
                 run_at: None,
             })
             .await
@@ -646,6 +809,7 @@ mod tests {
                     action: "create".to_owned(),
                     ..NewLogEntry::default()
                 },
+                conflicts: Vec::new(),
             })
             .await
             .unwrap();
@@ -669,6 +833,8 @@ mod tests {
             kind_hint: None,
             event: "Update".to_owned(),
             source: "webhook".to_owned(),
+            direction: "crm_to_siagh".to_owned(),
+            payload: None,
             run_at: None,
         };
         let job_id = store.enqueue_job(change.clone()).await.unwrap().job_id();

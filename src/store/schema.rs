@@ -1,6 +1,23 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    conflicts (id) {
+        id -> Int8,
+        entity -> Text,
+        crm_id -> Nullable<Text>,
+        siagh_code -> Nullable<Text>,
+        field -> Text,
+        base_value -> Nullable<Text>,
+        crm_value -> Nullable<Text>,
+        siagh_value -> Nullable<Text>,
+        resolution -> Text,
+        policy -> Text,
+        job_id -> Nullable<Int8>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     crm_kinds (crm_id) {
         crm_id -> Text,
         kind -> Text,
@@ -22,6 +39,31 @@ diesel::table! {
         base_snapshot -> Nullable<Text>,
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    finance_seen (code) {
+        code -> Text,
+        checksum -> Text,
+        snapshot -> Text,
+        seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    poll_cursors (name) {
+        name -> Text,
+        value -> Text,
         updated_at -> Timestamp,
     }
 }
@@ -51,6 +93,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         finished_at -> Nullable<Timestamp>,
+        direction -> Text,
+        payload -> Nullable<Text>,
     }
 }
 
@@ -72,11 +116,16 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(conflicts -> sync_jobs (job_id));
 diesel::joinable!(sync_log -> sync_jobs (job_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    conflicts,
     crm_kinds,
     entity_links,
+    finance_seen,
+    leases,
+    poll_cursors,
     sync_control,
     sync_jobs,
     sync_log,

@@ -221,6 +221,8 @@ mod tests {
                 kind_hint: None,
                 event: "Update".to_owned(),
                 source: "poll".to_owned(),
+                direction: "crm_to_siagh".to_owned(),
+                payload: None,
                 run_at: None,
             })
             .await

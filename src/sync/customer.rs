@@ -445,6 +445,7 @@ impl CustomerSync {
                 siagh_checksum: checksum,
                 base_snapshot: snapshot,
                 log,
+                conflicts: Vec::new(),
             })
             .await?;
         Ok(())

@@ -197,6 +197,8 @@ async fn store_delivery(
         kind_hint: Some(delivery.subtype.clone()).filter(|subtype| !subtype.is_empty()),
         event: delivery.event.as_str().to_owned(),
         source: "webhook".to_owned(),
+        direction: "crm_to_siagh".into(),
+        payload: None,
         run_at: None,
     };
     match store.enqueue_job(job).await? {
