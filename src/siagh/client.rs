@@ -109,13 +109,15 @@ struct Session {
 #[derive(Clone, Copy)]
 enum Call<'a> {
     GetAll,
+    /// `POST …/GetAll` with an equality filter on `Code`.
+    GetOne(SiaghCode),
     SaveForm(&'a SaveFormRequest),
 }
 
 impl Call<'_> {
     fn endpoint(self) -> &'static str {
         match self {
-            Call::GetAll => GET_ALL,
+            Call::GetAll | Call::GetOne(_) => GET_ALL,
             Call::SaveForm(_) => SAVE_FORM,
         }
     }
@@ -209,6 +211,20 @@ impl SiaghClient {
         Ok(contacts)
     }
 
+    /// Fetches one contact with `POST …/GetAll` and the filter `{"Code": code}`. Siagh's
+    /// filter keys are undocumented, so the result is searched for `code` and a server that
+    /// ignores the filter (returning every contact) still gives the right answer.
+    #[instrument(skip_all, fields(siagh.code = %code))]
+    pub async fn get_contact(&self, code: SiaghCode) -> Result<Option<SiaghContact>, Error> {
+        let body = self.send_authorized(Call::GetOne(code)).await?;
+        let contacts: Vec<SiaghContact> =
+            serde_json::from_slice(&body).map_err(|source| Error::Decode {
+                what: "GetAll response",
+                source,
+            })?;
+        Ok(contacts.into_iter().find(|contact| contact.code == code))
+    }
+
     /// Creates a contact through form `2BFDA` and returns the code Siagh assigned.
     ///
     /// Check [`Error::outcome_uncertain`] before retrying: Siagh does not deduplicate.
@@ -290,6 +306,9 @@ impl SiaghClient {
             Call::GetAll => http
                 .get(self.inner.get_all_url.clone())
                 .header(CONTENT_TYPE, "application/json"),
+            Call::GetOne(code) => http
+                .post(self.inner.get_all_url.clone())
+                .json(&serde_json::json!({ "Code": code.0 })),
             Call::SaveForm(body) => http.post(self.inner.save_form_url.clone()).json(body),
         };
 

@@ -12,6 +12,7 @@ mod handlers;
 mod state;
 mod wire;
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -172,6 +173,21 @@ impl SiaghSim {
         edit(contact);
         contact.code = code;
         true
+    }
+
+    /// Adds a contact as a Siagh user would (no SaveFormData counters change) and returns its
+    /// code. `fields` are `ctrlValues` keys such as `gn_web_users.fullname`.
+    pub fn add_contact(&self, fields: BTreeMap<String, String>) -> i64 {
+        let mut state = lock(&self.state);
+        let code = state.allocate_code();
+        let contact = SimContact {
+            code,
+            record_id: uuid::Uuid::new_v4().to_string(),
+            is_admin: false,
+            fields,
+        };
+        state.contacts.insert(code, contact);
+        code
     }
 
     /// Stops the server, giving requests in progress up to one second to finish.
