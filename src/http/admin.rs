@@ -254,6 +254,21 @@ pub async fn sync_log(
     Ok(HttpResponse::Ok().json(json!({ "entries": entries })))
 }
 
+/// `GET /admin/conflicts`: customer fields changed on both sides, with the base, both values
+/// and the side the policy chose, newest first.
+pub async fn conflicts(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&request, &state)?;
+    let limit = limit(&query)?;
+
+    let conflicts = state.store.conflicts(limit).await.map_err(unavailable)?;
+
+    Ok(HttpResponse::Ok().json(json!({ "conflicts": conflicts })))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -64,6 +64,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                     "/dead-letters/{id}/requeue",
                     web::post().to(admin::requeue_dead_letter),
                 )
-                .route("/sync-log", web::get().to(admin::sync_log)),
+                .route("/sync-log", web::get().to(admin::sync_log))
+                .route("/conflicts", web::get().to(admin::conflicts)),
         );
 }

@@ -71,7 +71,7 @@ pub fn from_person(person: &CrmPerson) -> Customer {
         first_name,
         last_name,
         national_code: text(&identity.national_code),
-        economic_code: String::new(),
+        economic_code: text(&person.economic_code),
         mobile,
         phone,
         email: text(&identity.email),

@@ -1,5 +1,7 @@
-//! One sync step for a customer changed in the CRM: fetch it fresh, compare it with what was
-//! last synced, and create or update the Siagh contact.
+//! One sync step for a customer changed on either side: read it fresh, compare it with what
+//! was last synced, and create or update the other side. Changes from the CRM start here;
+//! changes found by the Siagh poller continue in `siagh_to_crm`, and linked customers are
+//! merged in `reconcile`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,11 +12,13 @@ use super::canonical::{Customer, CustomerKind};
 use super::supervision::FaultInjection;
 use super::{ENTITY_CUSTOMER, crm_customer, normalize, siagh_contact};
 use crate::config::SyncSettings;
-use crate::crm::{CrmClient, CrmId};
-use crate::siagh::{SiaghClient, SiaghCode};
-use crate::store::{FinishedSync, Job, Link, NewLogEntry, Store, StoreError};
+use chrono::{DateTime, FixedOffset, Utc};
 
-const DIRECTION: &str = "crm_to_siagh";
+use super::reconcile::{CrmSide, SiaghSide};
+use super::siagh_contact::{siagh_checksum, siagh_view};
+use crate::crm::{CrmClient, CrmId, CrmOrganization, CrmPerson};
+use crate::siagh::{SiaghClient, SiaghCode};
+use crate::store::{FinanceSeenUpsert, FinishedSync, Job, Link, NewLogEntry, Store, StoreError};
 
 /// Result of one run of a job.
 #[derive(Debug)]
@@ -50,7 +54,7 @@ impl SyncError {
                 | crate::crm::Error::LockedOut { .. }
                 | crate::crm::Error::LicenseMissing,
             ) => true,
-            SyncError::Crm(error) => error.is_retryable(),
+            SyncError::Crm(error) => error.is_retryable() || error.outcome_uncertain(),
             SyncError::Siagh(error) => error.is_retryable() || error.outcome_uncertain(),
             SyncError::Store(_) => true,
             SyncError::NotFound { .. } | SyncError::NeedsReview { .. } => false,
@@ -71,12 +75,45 @@ impl SyncError {
 /// Everything one customer sync step needs; cheap to clone into each job's future.
 #[derive(Clone)]
 pub struct CustomerSync {
-    store: Store,
-    crm: CrmClient,
-    siagh: SiaghClient,
-    settings: Arc<SyncSettings>,
+    pub(super) store: Store,
+    pub(super) crm: CrmClient,
+    pub(super) siagh: SiaghClient,
+    pub(super) settings: Arc<SyncSettings>,
     faults: FaultInjection,
 }
+
+/// A CRM identity as fetched, person or organization.
+#[derive(Debug, Clone)]
+pub enum CrmRecord {
+    Person(Box<CrmPerson>),
+    Organization(Box<CrmOrganization>),
+}
+
+impl CrmRecord {
+    pub fn customer(&self) -> Customer {
+        match self {
+            CrmRecord::Person(person) => crm_customer::from_person(person),
+            CrmRecord::Organization(organization) => crm_customer::from_organization(organization),
+        }
+    }
+
+    /// The record's last modification as UTC; the CRM writes Iran local time without an
+    /// offset.
+    pub fn modified_at(&self) -> Option<DateTime<Utc>> {
+        let local = match self {
+            CrmRecord::Person(person) => person.object.modify_date,
+            CrmRecord::Organization(organization) => organization.object.modify_date,
+        };
+        let iran = FixedOffset::east_opt(IRAN_UTC_OFFSET_SECS)?;
+        local
+            .and_local_timezone(iran)
+            .single()
+            .map(|time| time.with_timezone(&Utc))
+    }
+}
+
+/// Iran's offset from UTC (+03:30), which it has kept all year since 2022.
+const IRAN_UTC_OFFSET_SECS: i32 = 3 * 3600 + 30 * 60;
 
 impl CustomerSync {
     pub fn new(
@@ -157,7 +194,12 @@ impl CustomerSync {
             return Ok(());
         }
 
-        let customer = self.fetch_customer(job).await?;
+        if job.direction == super::finance_poller::DIRECTION {
+            return self.sync_from_siagh(job, started).await;
+        }
+
+        let record = self.fetch_record(job).await?;
+        let customer = record.customer();
         let checksum = customer.checksum();
         let link = self
             .store
@@ -170,7 +212,13 @@ impl CustomerSync {
                     return self.skip_unchanged(job, &customer, &link, started).await;
                 }
                 let code = parse_code(&link)?;
-                self.update(job, &customer, &link, code, started).await
+                let siagh = self.siagh_side(&link, &code).await?;
+                let crm = CrmSide {
+                    modified_at: record.modified_at(),
+                    record,
+                    customer,
+                };
+                self.reconcile(job, &link, code, crm, siagh, started).await
             }
             Some(link) => {
                 self.resolve_unfinished_create(job, &customer, &link, started)
@@ -180,9 +228,36 @@ impl CustomerSync {
         }
     }
 
+    /// Reads the Siagh side of a linked customer fresh, so a Siagh edit the poller has not seen
+    /// yet is merged instead of overwritten.
+    async fn siagh_side(&self, link: &Link, code: &SiaghCode) -> Result<SiaghSide, SyncError> {
+        let contact = self.siagh.get_contact(*code).await?;
+        let Some(contact) = contact else {
+            return Err(SyncError::NeedsReview {
+                reason: format!(
+                    "Siagh contact {code}, linked to this CRM record by link {}, no longer \
+                     exists in Siagh; restore it or remove the link",
+                    link.id
+                ),
+            });
+        };
+        let customer = siagh_contact::from_contact(&contact);
+        // Siagh records carry no modification time. The poll that first saw this state dates
+        // it; a state no poll has seen yet changed after the last poll, so now bounds it.
+        let seen = self.store.finance_seen(&code.to_string()).await?;
+        let seen_at = match seen {
+            Some(seen) if seen.checksum == siagh_checksum(&customer) => seen.seen_at.and_utc(),
+            _ => Utc::now(),
+        };
+        Ok(SiaghSide {
+            customer,
+            seen_at: Some(seen_at),
+        })
+    }
+
     /// Fetches the CRM record. The kind (person or organization) comes from the kind stored
     /// for the id, else the webhook subtype, else trying both; the kind found is stored.
-    async fn fetch_customer(&self, job: &Job) -> Result<Customer, SyncError> {
+    pub(super) async fn fetch_record(&self, job: &Job) -> Result<CrmRecord, SyncError> {
         let id = CrmId(job.record_id.clone());
         let remembered = self
             .store
@@ -200,25 +275,25 @@ impl CustomerSync {
         };
 
         for kind in [first, second] {
-            let customer = match kind {
+            let record = match kind {
                 CustomerKind::Person => self
                     .crm
                     .get_person(&id)
                     .await?
-                    .map(|person| crm_customer::from_person(&person)),
+                    .map(|person| CrmRecord::Person(Box::new(person))),
                 CustomerKind::Organization => self
                     .crm
                     .get_organization(&id)
                     .await?
-                    .map(|org| crm_customer::from_organization(&org)),
+                    .map(|organization| CrmRecord::Organization(Box::new(organization))),
             };
-            if let Some(customer) = customer {
+            if let Some(record) = record {
                 if remembered != Some(kind) {
                     self.store
                         .remember_crm_kind(&job.record_id, kind.as_str())
                         .await?;
                 }
-                return Ok(customer);
+                return Ok(record);
             }
             tracing::debug!(kind = kind.as_str(), "CRM record not found as this kind");
         }
@@ -240,7 +315,7 @@ impl CustomerSync {
         }
     }
 
-    async fn skip_unchanged(
+    pub(super) async fn skip_unchanged(
         &self,
         job: &Job,
         customer: &Customer,
@@ -424,7 +499,6 @@ impl CustomerSync {
         sent: String,
         started: Instant,
     ) -> Result<(), SyncError> {
-        let checksum = customer.checksum();
         let snapshot = customer.snapshot();
         let duration_ms = started.elapsed().as_millis() as i64;
         let log = self.log_entry(job, action, |entry| {
@@ -441,17 +515,30 @@ impl CustomerSync {
                 crm_id: job.record_id.clone(),
                 siagh_code: code.to_string(),
                 crm_kind: customer.kind.as_str().to_owned(),
-                crm_checksum: checksum.clone(),
-                siagh_checksum: checksum,
+                crm_checksum: customer.checksum(),
+                siagh_checksum: siagh_checksum(customer),
                 base_snapshot: snapshot,
                 log,
                 conflicts: Vec::new(),
             })
             .await?;
+        // What Siagh now holds, so the next CRM-side step does not take the engine's own
+        // write for a Siagh edit before the poller has read it.
+        self.store
+            .apply_finance_diff(
+                vec![FinanceSeenUpsert {
+                    code: code.to_string(),
+                    checksum: siagh_checksum(customer),
+                    snapshot: siagh_view(customer).snapshot(),
+                }],
+                Vec::new(),
+                Vec::new(),
+            )
+            .await?;
         Ok(())
     }
 
-    fn log_entry(
+    pub(super) fn log_entry(
         &self,
         job: &Job,
         action: &str,
@@ -461,7 +548,7 @@ impl CustomerSync {
             job_id: Some(job.id),
             entity: ENTITY_CUSTOMER.to_owned(),
             record_id: job.record_id.clone(),
-            direction: DIRECTION.to_owned(),
+            direction: job.direction.clone(),
             action: action.to_owned(),
             ..NewLogEntry::default()
         };

@@ -27,6 +27,8 @@ pub struct CustomerOrchestrator {
     wake_again: bool,
     /// Incremented on every restart; completions of work from before a restart are ignored.
     generation: u64,
+    /// Set while claims fail, so a store outage logs once rather than on every poll.
+    claim_failing: bool,
 }
 
 impl CustomerOrchestrator {
@@ -43,6 +45,7 @@ impl CustomerOrchestrator {
             claiming: false,
             wake_again: false,
             generation: 0,
+            claim_failing: false,
         }
     }
 
@@ -75,10 +78,18 @@ impl CustomerOrchestrator {
             let jobs = match claimed {
                 Ok(jobs) => jobs,
                 Err(error) => {
-                    tracing::warn!(error = %error, "could not claim customer jobs; will retry");
+                    if !act.claim_failing {
+                        tracing::warn!(error = %error,
+                            "could not claim customer jobs; retrying on every poll");
+                    }
+                    act.claim_failing = true;
                     return;
                 }
             };
+            if act.claim_failing {
+                tracing::info!("claiming customer jobs works again");
+                act.claim_failing = false;
+            }
             let claimed_all = jobs.len() == free;
             for job in jobs {
                 act.start_job(job, ctx);
