@@ -33,10 +33,25 @@ pub const VARIABLES: &[&str] = &[
     "SYNC_RETRY_MAX_MS",
     "UPSTREAM_CONNECT_TIMEOUT_MS",
     "UPSTREAM_TIMEOUT_MS",
+    "SIAGH_POLL_INTERVAL_SECS",
+    "CRM_POLL_INTERVAL_SECS",
+    "CRM_FULL_SCAN_INTERVAL_SECS",
+    "CONFLICT_POLICY",
 ];
 
 /// SQLite file used when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "siagh-sync.db";
+
+/// Seconds between Siagh polls by default: GetAll returns the whole contact table, so a poll
+/// costs one full read of it.
+const DEFAULT_SIAGH_POLL_INTERVAL_SECS: u64 = 60;
+
+/// Seconds between CRM polls by default; webhooks carry most changes, so this only bounds how
+/// late a change whose webhook was lost arrives.
+const DEFAULT_CRM_POLL_INTERVAL_SECS: u64 = 60;
+/// Seconds between full CRM identity scans by default (one day): a scan reads every linked
+/// record.
+const DEFAULT_CRM_FULL_SCAN_INTERVAL_SECS: u64 = 86_400;
 
 /// Webhook subtypes that name a person in a stock Payamgostar installation.
 const DEFAULT_PERSON_SUBTYPES: &str = "مخاطب حقیقی";
@@ -133,6 +148,15 @@ pub struct SyncSettings {
     pub person_subtypes: Vec<String>,
     /// Webhook subtypes that denote an organization.
     pub organization_subtypes: Vec<String>,
+    /// Time between two Siagh polls; `None` disables the Siagh poller.
+    pub siagh_poll_interval: Option<Duration>,
+    /// Time between two CRM polls for changes whose webhook was lost; `None` disables the CRM
+    /// poller.
+    pub crm_poll_interval: Option<Duration>,
+    /// Time between two full CRM identity scans, the CRM poller's safety net.
+    pub crm_full_scan_interval: Duration,
+    /// Which side wins a customer field changed on both sides since the last sync.
+    pub conflict_policy: crate::sync::merge::ConflictPolicy,
 }
 
 impl Default for SyncSettings {
@@ -146,6 +170,10 @@ impl Default for SyncSettings {
             idle_poll: Duration::from_secs(1),
             person_subtypes: split_list(DEFAULT_PERSON_SUBTYPES),
             organization_subtypes: split_list(DEFAULT_ORGANIZATION_SUBTYPES),
+            siagh_poll_interval: Some(Duration::from_secs(DEFAULT_SIAGH_POLL_INTERVAL_SECS)),
+            crm_poll_interval: Some(Duration::from_secs(DEFAULT_CRM_POLL_INTERVAL_SECS)),
+            crm_full_scan_interval: Duration::from_secs(DEFAULT_CRM_FULL_SCAN_INTERVAL_SECS),
+            conflict_policy: crate::sync::merge::ConflictPolicy::default(),
         }
     }
 }
@@ -208,6 +236,30 @@ impl Settings {
                 .optional("CRM_ORGANIZATION_SUBTYPES")
                 .map(split_list)
                 .unwrap_or(defaults.organization_subtypes),
+            siagh_poll_interval: match source
+                .number("SIAGH_POLL_INTERVAL_SECS", DEFAULT_SIAGH_POLL_INTERVAL_SECS)?
+            {
+                0 => None,
+                seconds => Some(Duration::from_secs(seconds)),
+            },
+            crm_poll_interval: match source
+                .number("CRM_POLL_INTERVAL_SECS", DEFAULT_CRM_POLL_INTERVAL_SECS)?
+            {
+                0 => None,
+                seconds => Some(Duration::from_secs(seconds)),
+            },
+            crm_full_scan_interval: Duration::from_secs(source.positive(
+                "CRM_FULL_SCAN_INTERVAL_SECS",
+                DEFAULT_CRM_FULL_SCAN_INTERVAL_SECS,
+            )?),
+            conflict_policy: match source.optional("CONFLICT_POLICY") {
+                None => defaults.conflict_policy,
+                Some(raw) => raw.parse().map_err(|reason| ConfigError::Invalid {
+                    name: "CONFLICT_POLICY",
+                    value: raw.to_owned(),
+                    reason,
+                })?,
+            },
             ..defaults
         };
         if sync.max_concurrent_jobs == 0 {
@@ -689,6 +741,27 @@ mod tests {
             settings.sync.person_subtypes,
             vec!["مخاطب حقیقی siagh", "مشتری حقیقی"]
         );
+    }
+
+    #[test]
+    fn poll_interval_zero_disables_the_poller() {
+        let mut values = minimal();
+        values.insert("SIAGH_POLL_INTERVAL_SECS".into(), "0".into());
+
+        let settings = Settings::from_values(&values).unwrap();
+
+        assert_eq!(settings.sync.siagh_poll_interval, None);
+    }
+
+    #[test]
+    fn unknown_conflict_policy_is_named() {
+        let mut values = minimal();
+        values.insert("CONFLICT_POLICY".into(), "siagh-wins".into());
+
+        let message = Settings::from_values(&values).unwrap_err().to_string();
+
+        assert!(message.contains("CONFLICT_POLICY"), "{message}");
+        assert!(message.contains("siagh-wins"), "{message}");
     }
 
     #[test]

@@ -18,7 +18,9 @@ use crate::dedup::Dedup;
 use crate::http::{self, AppState};
 use crate::siagh::{SiaghClient, SiaghClientConfig};
 use crate::store::Store;
+use crate::sync::crm_poller::CrmPoller;
 use crate::sync::customer::CustomerSync;
+use crate::sync::finance_poller::FinancePoller;
 use crate::sync::orchestrator::{ConnectRetry, CustomerOrchestrator};
 use crate::sync::retry::RetryScheduler;
 use crate::sync::webhook_receiver::WebhookReceiver;
@@ -57,24 +59,7 @@ impl Application {
         )
         .await
         .context("connecting to Redis")?;
-        let crm = CrmClient::new(CrmClientConfig {
-            base_url: settings.crm.base_url.clone(),
-            username: settings.crm.username.clone(),
-            password: settings.crm.password.clone(),
-            device_id: "siagh-sync".to_owned(),
-            connect_timeout: settings.crm.connect_timeout,
-            request_timeout: settings.crm.request_timeout,
-            refresh_margin: std::time::Duration::from_secs(60),
-        })
-        .context("building the CRM client")?;
-        let siagh = SiaghClient::new(SiaghClientConfig {
-            base_url: settings.siagh.base_url.clone(),
-            username: settings.siagh.username.clone(),
-            password_md5: settings.siagh.password_md5.clone(),
-            connect_timeout: settings.siagh.connect_timeout,
-            request_timeout: settings.siagh.request_timeout,
-        })
-        .context("building the Siagh client")?;
+        let (crm_client, siagh_client) = build_clients(&settings)?;
 
         let registry = ActorRegistry::default();
         // Unique per process, so two servers on one host never take each other's jobs. A
@@ -86,8 +71,8 @@ impl Application {
         );
         let customer_sync = CustomerSync::new(
             store.clone(),
-            crm,
-            siagh,
+            crm_client.clone(),
+            siagh_client.clone(),
             settings.sync.clone(),
             settings.faults.clone(),
         );
@@ -106,6 +91,27 @@ impl Application {
             Supervisor::start(move |_| RetryScheduler::new(store, sync_settings, wake, registry))
         };
         orchestrator.do_send(ConnectRetry(retry.recipient()));
+        if let Some(interval) = settings.sync.crm_poll_interval {
+            let store = store.clone();
+            let crm = crm_client.clone();
+            let scan_interval = settings.sync.crm_full_scan_interval;
+            let holder = format!("{}:{}", instance_name(), uuid::Uuid::new_v4());
+            let wake = orchestrator.clone().recipient();
+            let registry = registry.clone();
+            Supervisor::start(move |_| {
+                CrmPoller::new(store, crm, interval, scan_interval, holder, wake, registry)
+            });
+        }
+        if let Some(interval) = settings.sync.siagh_poll_interval {
+            let store = store.clone();
+            // Unique per process start, so two servers on one host never share a lease.
+            let holder = format!("{}:{}", instance_name(), uuid::Uuid::new_v4());
+            let wake = orchestrator.clone().recipient();
+            let registry = registry.clone();
+            Supervisor::start(move |_| {
+                FinancePoller::new(store, siagh_client, interval, holder, wake, registry)
+            });
+        }
         let webhook_receiver = {
             let store = store.clone();
             let dedup = dedup.clone();
@@ -193,6 +199,29 @@ impl Application {
         actix_rt::spawn(self.server);
         handle
     }
+}
+
+/// Builds the CRM and Siagh clients from the settings.
+pub fn build_clients(settings: &Settings) -> anyhow::Result<(CrmClient, SiaghClient)> {
+    let crm_client = CrmClient::new(CrmClientConfig {
+        base_url: settings.crm.base_url.clone(),
+        username: settings.crm.username.clone(),
+        password: settings.crm.password.clone(),
+        device_id: "siagh-sync".to_owned(),
+        connect_timeout: settings.crm.connect_timeout,
+        request_timeout: settings.crm.request_timeout,
+        refresh_margin: std::time::Duration::from_secs(60),
+    })
+    .context("building the CRM client")?;
+    let siagh_client = SiaghClient::new(SiaghClientConfig {
+        base_url: settings.siagh.base_url.clone(),
+        username: settings.siagh.username.clone(),
+        password_md5: settings.siagh.password_md5.clone(),
+        connect_timeout: settings.siagh.connect_timeout,
+        request_timeout: settings.siagh.request_timeout,
+    })
+    .context("building the Siagh client")?;
+    Ok((crm_client, siagh_client))
 }
 
 /// Name of this process for job leases: the host name, so a restarted process releases the

@@ -4,15 +4,21 @@
 
 pub mod canonical;
 pub mod crm_customer;
+pub mod crm_poller;
+pub mod crm_write;
 pub mod customer;
 pub mod customer_number;
+pub mod finance_diff;
+pub mod finance_poller;
 pub mod merge;
 pub mod messages;
 pub mod names;
 pub mod normalize;
 pub mod orchestrator;
+pub mod reconcile;
 pub mod retry;
 pub mod siagh_contact;
+pub mod siagh_to_crm;
 pub mod supervision;
 pub mod webhook_receiver;
 

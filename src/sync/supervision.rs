@@ -44,6 +44,21 @@ pub struct ActorHealth {
     pub restarts: u64,
     pub last_activity: Option<DateTime<Utc>>,
     pub last_panic: Option<String>,
+    /// Filled by pollers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollHealth>,
+}
+
+/// State of a poller: whether this instance is the one polling, and its last cycle.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PollHealth {
+    /// Only one instance per deployment polls; the others stand by.
+    pub leader: bool,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_duration_ms: Option<u64>,
+    /// Records found new or changed by the last successful cycle.
+    pub last_changes: Option<u64>,
+    pub last_error: Option<String>,
 }
 
 /// Restart counts and last activity of every actor, by name.
@@ -73,6 +88,12 @@ impl ActorRegistry {
     pub fn record_panic(&self, name: &'static str, panic: &Panicked) {
         self.update(name, |health| {
             health.last_panic = Some(panic.message.clone())
+        });
+    }
+
+    pub fn update_poll(&self, name: &'static str, change: impl FnOnce(&mut PollHealth)) {
+        self.update(name, |health| {
+            change(health.poll.get_or_insert_with(PollHealth::default))
         });
     }
 
