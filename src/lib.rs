@@ -5,6 +5,7 @@ pub mod crm;
 pub mod dedup;
 pub mod demo;
 pub mod http;
+pub mod import;
 pub mod siagh;
 pub mod sim;
 pub mod startup;

@@ -40,6 +40,19 @@ enum Command {
     },
     /// Run the CRM and Siagh simulators for manual testing.
     Sim(siagh_sync::demo::SimArgs),
+    /// Import every Siagh contact into the CRM once: link the ones that exist on both sides,
+    /// create the rest. Safe to interrupt and run again.
+    Import {
+        /// Print the plan (links, creates, skips, reviews) without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// CRM creates in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Most CRM creates started per second.
+        #[arg(long, default_value_t = 10)]
+        rate: u32,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the upper-case MD5 digest Siagh expects for a password (for SIAGH_PASSWORD_MD5).
@@ -56,6 +69,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::HashPassword { stdin } => hash_password(stdin),
         Command::Migrate => run_in_system(migrate(cli.config)),
+        Command::Import {
+            dry_run,
+            concurrency,
+            rate,
+        } => run_in_system(import(
+            cli.config,
+            siagh_sync::import::ImportOptions {
+                dry_run,
+                concurrency,
+                rate_per_second: rate,
+            },
+        )),
         Command::Serve => run_in_system(serve(cli.config)),
         Command::Demo { once } => run_in_system(siagh_sync::demo::run(once)),
         Command::Sim(args) => run_in_system(siagh_sync::demo::run_simulators(args)),
@@ -85,6 +110,21 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let application = Application::build(settings).await?;
     application.run_until_stopped().await?;
     tracing::info!("siagh-sync stopped");
+    Ok(())
+}
+
+async fn import(
+    config: Option<PathBuf>,
+    options: siagh_sync::import::ImportOptions,
+) -> anyhow::Result<()> {
+    let settings = load_settings(config)?;
+    let summary = siagh_sync::import::run(settings, options).await?;
+    if !summary.failed.is_empty() {
+        anyhow::bail!(
+            "{} contacts failed; run the import again to retry them",
+            summary.failed.len()
+        );
+    }
     Ok(())
 }
 

@@ -107,6 +107,9 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
     settings.sync.retry_max = Duration::from_secs(1);
     settings.sync.idle_poll = Duration::from_millis(100);
     settings.sync.lease = Duration::from_secs(30);
+    // Tests of the Siagh poller turn it on; elsewhere its no-op jobs would clutter the audit.
+    settings.sync.siagh_poll_interval = None;
+    settings.sync.crm_poll_interval = None;
     if backend == Backend::Postgres {
         let redis = std::env::var("TEST_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into());
         settings.redis_url = Some(redis.into());
@@ -267,6 +270,10 @@ impl TestApp {
             })
             .map(|contact| contact.code)
             .collect()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub async fn shutdown(mut self) {

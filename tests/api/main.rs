@@ -8,5 +8,8 @@ mod helpers;
 mod admin;
 mod cli;
 mod customer_sync;
+mod import;
+mod leadership;
 mod resilience;
+mod two_way;
 mod webhooks;
