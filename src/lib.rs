@@ -1,5 +1,6 @@
 //! siagh-sync keeps the Payamgostar CRM and the Siagh finance system in step.
 
+pub mod bench;
 pub mod config;
 pub mod crm;
 pub mod dedup;

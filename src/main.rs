@@ -55,6 +55,8 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Measure the Siagh poller's cycle on a large simulated contact table.
+    BenchPoll(siagh_sync::bench::BenchArgs),
     /// Print the upper-case MD5 digest Siagh expects for a password (for SIAGH_PASSWORD_MD5).
     HashPassword {
         /// Read the password from standard input instead of prompting for it.
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::HashPassword { stdin } => hash_password(stdin),
         Command::Migrate => run_in_system(migrate(cli.config)),
+        Command::BenchPoll(args) => run_in_system(siagh_sync::bench::run(args)),
         Command::Import {
             dry_run,
             concurrency,

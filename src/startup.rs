@@ -36,6 +36,7 @@ pub struct Application {
     store: Store,
     registry: ActorRegistry,
     orchestrator: Addr<CustomerOrchestrator>,
+    finance_poller: Option<Addr<FinancePoller>>,
     /// Lease owner of this process's customer jobs.
     worker_id: String,
 }
@@ -102,15 +103,16 @@ impl Application {
                 CrmPoller::new(store, crm, interval, scan_interval, holder, wake, registry)
             });
         }
+        let mut finance_poller = None;
         if let Some(interval) = settings.sync.siagh_poll_interval {
             let store = store.clone();
             // Unique per process start, so two servers on one host never share a lease.
             let holder = format!("{}:{}", instance_name(), uuid::Uuid::new_v4());
             let wake = orchestrator.clone().recipient();
             let registry = registry.clone();
-            Supervisor::start(move |_| {
+            finance_poller = Some(Supervisor::start(move |_| {
                 FinancePoller::new(store, siagh_client, interval, holder, wake, registry)
-            });
+            }));
         }
         let webhook_receiver = {
             let store = store.clone();
@@ -150,6 +152,7 @@ impl Application {
             store,
             registry,
             orchestrator: orchestrator.clone(),
+            finance_poller,
             worker_id,
         })
     }
@@ -172,6 +175,11 @@ impl Application {
 
     pub fn orchestrator(&self) -> &Addr<CustomerOrchestrator> {
         &self.orchestrator
+    }
+
+    /// The Siagh poller, when `SIAGH_POLL_INTERVAL_SECS` enables it.
+    pub fn finance_poller(&self) -> Option<&Addr<FinancePoller>> {
+        self.finance_poller.as_ref()
     }
 
     pub fn server_handle(&self) -> ServerHandle {

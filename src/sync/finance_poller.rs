@@ -158,6 +158,19 @@ impl FinancePoller {
     }
 }
 
+/// Starts a poll cycle now, unless one is running.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct PollNow;
+
+impl Handler<PollNow> for FinancePoller {
+    type Result = ();
+
+    fn handle(&mut self, _: PollNow, ctx: &mut Self::Context) {
+        self.start_cycle(ctx);
+    }
+}
+
 impl Actor for FinancePoller {
     type Context = Context<Self>;
 
