@@ -54,6 +54,21 @@ impl CustomerSync {
             super::finance_poller::DIRECTION => crm.customer.clone(),
             _ => siagh.customer.clone(),
         });
+        // A CRM record cannot change between person and organization, so a Siagh contact whose
+        // party type changed needs a person to decide, not a second CRM record.
+        if siagh.customer.kind != crm.customer.kind && siagh.customer.kind != base.kind {
+            return Err(SyncError::NeedsReview {
+                reason: format!(
+                    "Siagh contact {code} changed its party type to {} but CRM record {} is a \
+                     {}; the CRM cannot convert a record, so create the {} in the CRM by hand, \
+                     link it, or set the Siagh party type back",
+                    siagh.customer.kind.as_str(),
+                    link.crm_id.as_deref().unwrap_or_default(),
+                    crm.customer.kind.as_str(),
+                    siagh.customer.kind.as_str()
+                ),
+            });
+        }
         let outcome = merge(
             &base,
             &crm.customer,

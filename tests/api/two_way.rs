@@ -16,6 +16,7 @@ on_both_backends!(
     new_siagh_contact_becomes_crm_person,
     lost_webhooks_are_caught_by_the_crm_poller,
     full_scan_catches_changes_without_find,
+    party_type_change_goes_to_review,
 );
 
 /// Poll interval of these tests; "ten poll cycles" below means ten of these.
@@ -371,5 +372,35 @@ async fn full_scan_catches_changes_without_find(backend: Backend) {
 
     let status = app.admin_get("/admin/status").await;
     assert_eq!(status["actors"]["crm_poller"]["poll"]["leader"], true);
+    app.shutdown().await;
+}
+
+async fn party_type_change_goes_to_review(backend: Backend) {
+    let app = spawn_polling_app(backend).await;
+    let (id, code) = linked_person(&app, 520).await;
+
+    app.siagh.edit_contact(code, |contact| {
+        contact.set_field("gn_web_users.taraftype", "1");
+    });
+    let store = app.store.clone();
+    wait_until(
+        "the change is dead-lettered",
+        Duration::from_secs(10),
+        || {
+            let store = store.clone();
+            async move { store.queue_stats().await.unwrap().dead == 1 }
+        },
+    )
+    .await;
+
+    let dead = app.admin_get("/admin/dead-letters").await;
+    let reason = dead["dead_letters"][0]["last_error"].as_str().unwrap();
+    assert!(reason.contains("party type"), "{reason}");
+    assert_eq!(app.crm.counters().person_creates, 0);
+    assert_eq!(app.crm.counters().organization_creates, 0);
+    assert!(
+        app.crm.person(&id).is_some(),
+        "the CRM person is left alone"
+    );
     app.shutdown().await;
 }
