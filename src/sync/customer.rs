@@ -41,6 +41,9 @@ pub enum SyncError {
     NotFound { crm_id: String },
     #[error("needs review: {reason}")]
     NeedsReview { reason: String },
+    /// Another step holds what this one needs; a later attempt will find it settled.
+    #[error("waiting: {reason}")]
+    Busy { reason: String },
 }
 
 impl SyncError {
@@ -56,7 +59,7 @@ impl SyncError {
             ) => true,
             SyncError::Crm(error) => error.is_retryable() || error.outcome_uncertain(),
             SyncError::Siagh(error) => error.is_retryable() || error.outcome_uncertain(),
-            SyncError::Store(_) => true,
+            SyncError::Store(_) | SyncError::Busy { .. } => true,
             SyncError::NotFound { .. } | SyncError::NeedsReview { .. } => false,
         }
     }

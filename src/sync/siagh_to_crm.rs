@@ -14,6 +14,9 @@ use crate::crm::CrmId;
 use crate::siagh::SiaghCode;
 use crate::store::{FinishedSync, Job, Link};
 
+/// Most recent links checked for a CRM-side create still in flight.
+const UNFINISHED_LINKS_CHECKED: i64 = 1_000;
+
 impl CustomerSync {
     pub(super) async fn sync_from_siagh(
         &self,
@@ -66,6 +69,22 @@ impl CustomerSync {
                     .await
             }
             None => {
+                // A CRM-side create that has reached Siagh but not yet stored its link looks
+                // like a new Siagh contact; creating it in the CRM would duplicate the record.
+                let in_flight = self
+                    .store
+                    .links(ENTITY_CUSTOMER, UNFINISHED_LINKS_CHECKED)
+                    .await?
+                    .into_iter()
+                    .any(|link| link.state == "creating" && link.siagh_code.is_none());
+                if in_flight {
+                    return Err(SyncError::Busy {
+                        reason: format!(
+                            "a CRM-side create is still settling; Siagh contact {code} may be \
+                             its result"
+                        ),
+                    });
+                }
                 self.create_in_crm(job, code, change.customer, started)
                     .await
             }
