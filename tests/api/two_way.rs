@@ -17,6 +17,7 @@ on_both_backends!(
     lost_webhooks_are_caught_by_the_crm_poller,
     full_scan_catches_changes_without_find,
     party_type_change_goes_to_review,
+    siagh_create_waits_for_a_settling_crm_create,
 );
 
 /// Poll interval of these tests; "ten poll cycles" below means ten of these.
@@ -402,5 +403,55 @@ async fn party_type_change_goes_to_review(backend: Backend) {
         app.crm.person(&id).is_some(),
         "the CRM person is left alone"
     );
+    app.shutdown().await;
+}
+
+async fn siagh_create_waits_for_a_settling_crm_create(backend: Backend) {
+    let app = spawn_polling_app(backend).await;
+    settle(&app).await;
+    // A CRM-side create whose Siagh answer has not been stored yet.
+    let intent = app
+        .store
+        .begin_create("customer", "crm-record-in-flight", "person", "attempt-1")
+        .await
+        .unwrap();
+
+    app.siagh.edit_contact(8403, |contact| {
+        contact.set_field("gn_web_users.tozihat", "ویرایش");
+    });
+    let store = app.store.clone();
+    wait_until("the Siagh-side job waits", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move {
+            let filter = siagh_sync::store::LogFilter {
+                record_id: Some("siagh:8403".into()),
+                action: Some("retry_scheduled".into()),
+                ..siagh_sync::store::LogFilter::default()
+            };
+            !store.log_entries(filter).await.unwrap().is_empty()
+        }
+    })
+    .await;
+    assert_eq!(
+        app.crm.counters().person_creates,
+        0,
+        "nothing created while it settles"
+    );
+
+    app.store.discard_create(intent.id).await.unwrap();
+    wait_until(
+        "the contact is created in the CRM",
+        Duration::from_secs(10),
+        || {
+            let store = store.clone();
+            async move {
+                let link = store.link_by_siagh_code("customer", "8403").await.unwrap();
+                link.is_some_and(|link| link.state == "linked")
+            }
+        },
+    )
+    .await;
+
+    assert_eq!(app.crm.counters().person_creates, 1);
     app.shutdown().await;
 }
