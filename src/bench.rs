@@ -32,7 +32,7 @@ pub struct BenchArgs {
     pub database_url: Option<String>,
 }
 
-/// Longest wait for one poll cycle.
+/// Maximum wait for one poll cycle.
 const CYCLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Runs the benchmark and prints one line per measured cycle.

@@ -165,7 +165,7 @@ impl CustomerSync {
     }
 
     /// Writes `customer` onto the fetched CRM record and returns the record as the CRM now
-    /// holds it, read back so the stored checksum is exactly what the next fetch returns.
+    /// stores it, read back so the stored checksum is exactly what the next fetch returns.
     pub(super) async fn write_crm(
         &self,
         record: &CrmRecord,

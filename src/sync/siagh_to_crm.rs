@@ -112,7 +112,7 @@ impl CustomerSync {
     }
 
     /// Creates the CRM record of a Siagh contact behind a guard, as for Siagh creates: the
-    /// intent is stored first, and a lost answer is settled by a lookup before any retry.
+    /// intent is stored first, and a lost response is settled by a lookup before any retry.
     async fn create_in_crm(
         &self,
         job: &Job,
