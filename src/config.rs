@@ -314,11 +314,22 @@ fn collect_values(config_file: Option<&Path>) -> Result<HashMap<String, String>,
         Ok(_) => {}
         Err(error) if error.not_found() => {}
         Err(dotenvy::Error::LineParse(line, _)) => {
+            // Only the line number and variable name are shown: the value may be a password.
+            let text = std::fs::read_to_string(".env").unwrap_or_default();
+            let name = text
+                .lines()
+                .enumerate()
+                .find(|(_, text_line)| text_line.contains(line.as_str()))
+                .map(|(index, text_line)| {
+                    let key = text_line.split('=').next().unwrap_or_default().trim();
+                    format!("line {} ({key})", index + 1)
+                })
+                .unwrap_or_else(|| "a line".to_owned());
             return Err(ConfigError::File {
                 path: ".env".to_owned(),
                 reason: format!(
-                    "cannot parse the line containing {line:?}; put values that contain \
-                     spaces in double quotes, e.g. SIAGH_USERNAME=\"کاربر نمونه\""
+                    "cannot parse {name}; put values that contain spaces in double quotes, \
+                     e.g. SIAGH_USERNAME=\"کاربر نمونه\""
                 ),
             });
         }

@@ -46,15 +46,20 @@ pub async fn run_simulators(args: SimArgs) -> anyhow::Result<()> {
         ..CrmSimConfig::default()
     };
     let siagh_config = SiaghSimConfig::default();
-    println!("CRM simulator:   http://127.0.0.1:{}/", args.crm_port);
     println!(
-        "  CRM_USERNAME={}  CRM_PASSWORD={}",
-        crm_config.username, crm_config.password
+        "CRM simulator on port {}, Siagh simulator on port {}.",
+        args.crm_port, args.siagh_port
     );
-    println!("Siagh simulator: http://127.0.0.1:{}/", args.siagh_port);
+    println!("Settings for `siagh-sync serve`, ready to paste into .env:");
+    println!("CRM_BASE_URL=http://127.0.0.1:{}/", args.crm_port);
+    println!("CRM_USERNAME=\"{}\"", crm_config.username);
+    println!("CRM_PASSWORD=\"{}\"", crm_config.password);
+    println!("SIAGH_BASE_URL=http://127.0.0.1:{}/", args.siagh_port);
+    println!("SIAGH_USERNAME=\"{}\"", siagh_config.username);
+    println!("SIAGH_PASSWORD=\"{}\"", siagh_config.password);
     println!(
-        "  SIAGH_USERNAME={}  SIAGH_PASSWORD={}",
-        siagh_config.username, siagh_config.password
+        "Edit CRM records as a CRM user would with POST /sim/persons and /sim/organizations on \
+         the CRM simulator (see the README); the webhook URL's secret must equal WEBHOOK_SECRET."
     );
     let crm = crate::sim::crm::start(
         crm_config,

@@ -121,9 +121,9 @@ impl CrmIndex {
             (
                 "national code",
                 &self.by_national_code,
-                normalized.national_code,
+                normalized.national_code.clone(),
             ),
-            ("mobile", &self.by_mobile, normalized.mobile),
+            ("mobile", &self.by_mobile, normalized.mobile.clone()),
         ];
         for (by, map, key) in keys {
             if key.is_empty() {
@@ -132,6 +132,18 @@ impl CrmIndex {
             match map.get(&key).map(Vec::as_slice) {
                 None | Some([]) => continue,
                 Some([crm_id]) => {
+                    // A shared key is no match when the national codes contradict it.
+                    let candidate = self
+                        .records
+                        .get(crm_id)
+                        .map(|record| record.customer().normalized().national_code)
+                        .unwrap_or_default();
+                    let contact = &normalized.national_code;
+                    if !candidate.is_empty() && !contact.is_empty() && candidate != *contact {
+                        return Plan::Review(format!(
+                            "CRM record {crm_id} shares its {by} but has another national code"
+                        ));
+                    }
                     return Plan::Link {
                         crm_id: crm_id.clone(),
                         by,
@@ -358,8 +370,10 @@ async fn plan_contact(
     Ok(index.plan(contact.code.0, &from_contact(contact)))
 }
 
-/// Stores the link of a contact matched to an existing CRM record. The CRM record is the base:
-/// differences between the two sides stay until one of them changes.
+/// Stores the link of a contact matched to an existing CRM record and queues the job that
+/// brings the two together. The two records have no common history, so the link's base is
+/// empty: a field set on one side only flows to the other, and a field that differs is decided
+/// by the conflict policy and recorded as a conflict.
 async fn link(
     store: &Store,
     index: &CrmIndex,
@@ -382,9 +396,10 @@ async fn link(
             crm_id: crm_id.to_owned(),
             siagh_code: contact.code.to_string(),
             crm_kind: crm_customer.kind.as_str().to_owned(),
-            crm_checksum: crm_customer.checksum(),
+            // No CRM checksum yet, so the queued job reconciles instead of skipping.
+            crm_checksum: String::new(),
             siagh_checksum: siagh_checksum(&siagh_customer),
-            base_snapshot: crm_customer.snapshot(),
+            base_snapshot: Customer::empty(crm_customer.kind).snapshot(),
             log: NewLogEntry {
                 entity: ENTITY_CUSTOMER.to_owned(),
                 record_id: crm_id.to_owned(),
@@ -398,7 +413,20 @@ async fn link(
             },
             conflicts: Vec::new(),
         })
-        .await
+        .await?;
+    store
+        .enqueue_job(NewJob {
+            entity: ENTITY_CUSTOMER.to_owned(),
+            record_id: crm_id.to_owned(),
+            kind_hint: None,
+            event: "Import".to_owned(),
+            source: "import".to_owned(),
+            run_at: None,
+            direction: "crm_to_siagh".to_owned(),
+            payload: None,
+        })
+        .await?;
+    Ok(())
 }
 
 /// Queues a create job per contact and runs the jobs with bounded concurrency and a rate
@@ -528,7 +556,7 @@ mod tests {
         index.add(person_record("a", "100-9401", "1111111111", "09110000000"));
         index.add(person_record("b", "", "2222222222", "09120000000"));
 
-        let plan = index.plan(8401, &customer("2222222222", "09120000000"));
+        let plan = index.plan(8401, &customer("", "09120000000"));
 
         assert_eq!(
             plan,
@@ -562,6 +590,16 @@ mod tests {
                 by: "mobile"
             }
         );
+    }
+
+    #[test]
+    fn contradicting_national_code_goes_to_review() {
+        let mut index = CrmIndex::default();
+        index.add(person_record("a", "", "1234567891", "09120000001"));
+
+        let plan = index.plan(8401, &customer("0000000000", "09120000001"));
+
+        assert!(matches!(plan, Plan::Review(reason) if reason.contains("national code")));
     }
 
     #[test]

@@ -57,6 +57,31 @@ pub struct Customer {
 }
 
 impl Customer {
+    /// A customer of `kind` with every field empty: the merge base of two records linked
+    /// without a common history, so every difference between them is decided by policy.
+    pub fn empty(kind: CustomerKind) -> Customer {
+        Customer {
+            kind,
+            name: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            national_code: String::new(),
+            economic_code: String::new(),
+            mobile: String::new(),
+            phone: String::new(),
+            email: String::new(),
+            website: String::new(),
+            address: String::new(),
+            city: String::new(),
+            province: String::new(),
+            country: String::new(),
+            postal_code: String::new(),
+            description: String::new(),
+            customer_number: String::new(),
+            active: true,
+        }
+    }
+
     /// Returns the customer with every field in its comparison form.
     pub fn normalized(&self) -> Customer {
         Customer {

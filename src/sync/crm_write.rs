@@ -5,6 +5,7 @@
 //! their ids.
 
 use super::canonical::{Customer, CustomerKind};
+use super::names::split_full_name;
 use super::normalize;
 use crate::crm::{CrmAddress, CrmIdentityWrite, CrmOrganizationWrite, CrmPersonWrite, CrmPhone};
 
@@ -120,13 +121,15 @@ pub fn new_organization(customer: &Customer) -> CrmOrganizationWrite {
     organization
 }
 
-/// Applies `customer` to the update body built from a fetched person. The first and last
-/// name follow the display name only when the display name changed.
+/// Applies `customer` to the update body built from a fetched person. When the display name
+/// changed, the first and last name are split from the new one, since Siagh keeps only the
+/// full name.
 pub fn update_person(person: &mut CrmPersonWrite, customer: &Customer) {
     let old_name = normalize::text(person.identity.nick_name.as_deref().unwrap_or_default());
     if old_name != normalize::text(&customer.name) {
-        person.first_name = optional(&customer.first_name);
-        person.last_name = optional(&customer.last_name);
+        let split = split_full_name(&customer.name);
+        person.first_name = optional(&split.first_name);
+        person.last_name = optional(&split.last_name);
     }
     apply_shared(&mut person.identity, customer);
 }
@@ -173,6 +176,20 @@ mod tests {
         assert_eq!(address.address.as_deref(), Some("نشانی تازه"));
         assert_eq!(address.city.as_deref(), Some("تهران"));
         assert_eq!(write.first_name.as_deref(), Some("سارا"));
+    }
+
+    #[test]
+    fn renamed_person_gets_split_first_and_last_name() {
+        let fetched = person_fixture();
+        let mut customer = from_person(&fetched);
+        customer.name = "زهرا کریمی".into();
+
+        let mut write = CrmPersonWrite::from(&fetched);
+        update_person(&mut write, &customer);
+
+        assert_eq!(write.identity.nick_name.as_deref(), Some("زهرا کریمی"));
+        assert_eq!(write.first_name.as_deref(), Some("زهرا"));
+        assert_eq!(write.last_name.as_deref(), Some("کریمی"));
     }
 
     #[test]

@@ -118,7 +118,11 @@ fn missing_settings_are_all_named() {
 #[test]
 fn unquoted_env_value_with_spaces_explains_quoting() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".env"), "SIAGH_USERNAME=کاربر نمونه\n").unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "SIAGH_USERNAME=\"کاربر نمونه\"\nCRM_PASSWORD=correct horse battery\n",
+    )
+    .unwrap();
 
     let output = siagh_sync()
         .current_dir(dir.path())
@@ -129,4 +133,9 @@ fn unquoted_env_value_with_spaces_explains_quoting() {
     let logs = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(logs.contains("double quotes"), "{logs}");
+    assert!(logs.contains("line 2 (CRM_PASSWORD)"), "{logs}");
+    assert!(
+        !logs.contains("horse"),
+        "the value must not be printed: {logs}"
+    );
 }
