@@ -243,7 +243,15 @@ fn print_summary(summary: &ImportSummary, dry_run: bool) {
         ("linked", "created")
     };
     println!("{linked}: {}", summary.linked.len());
+    for (code, crm_id) in &summary.linked {
+        println!("  Siagh contact {code} -> CRM record {crm_id}");
+    }
     println!("{created}: {}", summary.created.len());
+    if dry_run {
+        for code in &summary.created {
+            println!("  Siagh contact {code}");
+        }
+    }
     println!("skipped: {}", summary.skipped.len());
     let mut reasons: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for (_, reason) in &summary.skipped {

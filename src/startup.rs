@@ -21,6 +21,7 @@ use crate::store::Store;
 use crate::sync::crm_poller::CrmPoller;
 use crate::sync::customer::CustomerSync;
 use crate::sync::finance_poller::FinancePoller;
+use crate::sync::messages::ReleaseLeadership;
 use crate::sync::orchestrator::{ConnectRetry, CustomerOrchestrator};
 use crate::sync::retry::RetryScheduler;
 use crate::sync::webhook_receiver::WebhookReceiver;
@@ -37,6 +38,7 @@ pub struct Application {
     registry: ActorRegistry,
     orchestrator: Addr<CustomerOrchestrator>,
     finance_poller: Option<Addr<FinancePoller>>,
+    crm_poller: Option<Addr<CrmPoller>>,
     /// Lease owner of this process's customer jobs.
     worker_id: String,
 }
@@ -92,6 +94,7 @@ impl Application {
             Supervisor::start(move |_| RetryScheduler::new(store, sync_settings, wake, registry))
         };
         orchestrator.do_send(ConnectRetry(retry.recipient()));
+        let mut crm_poller = None;
         if let Some(interval) = settings.sync.crm_poll_interval {
             let store = store.clone();
             let crm = crm_client.clone();
@@ -99,9 +102,9 @@ impl Application {
             let holder = format!("{}:{}", instance_name(), uuid::Uuid::new_v4());
             let wake = orchestrator.clone().recipient();
             let registry = registry.clone();
-            Supervisor::start(move |_| {
+            crm_poller = Some(Supervisor::start(move |_| {
                 CrmPoller::new(store, crm, interval, scan_interval, holder, wake, registry)
-            });
+            }));
         }
         let mut finance_poller = None;
         if let Some(interval) = settings.sync.siagh_poll_interval {
@@ -153,6 +156,7 @@ impl Application {
             registry,
             orchestrator: orchestrator.clone(),
             finance_poller,
+            crm_poller,
             worker_id,
         })
     }
@@ -189,6 +193,12 @@ impl Application {
     /// Serves until the server stops (Ctrl-C or SIGTERM stop it gracefully).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await?;
+        if let Some(poller) = &self.finance_poller {
+            let _ = poller.send(ReleaseLeadership).await;
+        }
+        if let Some(poller) = &self.crm_poller {
+            let _ = poller.send(ReleaseLeadership).await;
+        }
         // Jobs cut short by the stop go back to the queue at once instead of waiting for
         // their lease to expire.
         match self.store.release_jobs(&self.worker_id).await {

@@ -19,7 +19,7 @@ use chrono::NaiveDateTime;
 use tokio::sync::Mutex;
 
 use super::customer::CrmRecord;
-use super::messages::JobsAvailable;
+use super::messages::{JobsAvailable, ReleaseLeadership};
 use super::supervision::{ActorRegistry, catch_panic};
 use super::{ENTITY_CUSTOMER, SCOPE_ALL};
 use crate::crm::{CrmClient, CrmId, IdentityKind};
@@ -144,6 +144,25 @@ impl CrmPoller {
             tracing::info!(queued, duration_ms, "CRM poll queued changed records");
             self.wake.do_send(JobsAvailable);
         }
+    }
+}
+
+impl Handler<ReleaseLeadership> for CrmPoller {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: ReleaseLeadership, _ctx: &mut Self::Context) -> Self::Result {
+        let state = self.state.clone();
+        Box::pin(async move {
+            let leadership = state.lock().await.leadership.take();
+            if let Some(leadership) = leadership {
+                match leadership.release().await {
+                    Ok(()) => tracing::info!("CRM poller released its leadership"),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "CRM poller could not release its leadership")
+                    }
+                }
+            }
+        })
     }
 }
 

@@ -14,7 +14,7 @@ use actix::prelude::*;
 use tokio::sync::Mutex;
 
 use super::finance_diff::{FinanceDiff, diff_contacts};
-use super::messages::JobsAvailable;
+use super::messages::{JobsAvailable, ReleaseLeadership};
 use super::supervision::{ActorRegistry, catch_panic};
 use super::{ENTITY_CUSTOMER, SCOPE_ALL};
 use crate::siagh::SiaghClient;
@@ -168,6 +168,25 @@ impl Handler<PollNow> for FinancePoller {
 
     fn handle(&mut self, _: PollNow, ctx: &mut Self::Context) {
         self.start_cycle(ctx);
+    }
+}
+
+impl Handler<ReleaseLeadership> for FinancePoller {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: ReleaseLeadership, _ctx: &mut Self::Context) -> Self::Result {
+        let state = self.state.clone();
+        Box::pin(async move {
+            let leadership = state.lock().await.leadership.take();
+            if let Some(leadership) = leadership {
+                match leadership.release().await {
+                    Ok(()) => tracing::info!("finance poller released its leadership"),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "finance poller could not release its leadership")
+                    }
+                }
+            }
+        })
     }
 }
 

@@ -27,3 +27,9 @@ pub struct ScheduleRetry {
     pub attempts: u32,
     pub error: String,
 }
+
+/// The process is stopping: a poller gives up its leadership so another instance, or this
+/// one restarted, can poll at once instead of waiting for the lease to expire.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct ReleaseLeadership;

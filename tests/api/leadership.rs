@@ -11,6 +11,10 @@ const ADMIN_TOKEN: &str = "admin-token-leadership-test";
 
 /// Starts `siagh-sync serve` on a free port against the test's simulators and database.
 fn start_server(app: &TestApp) -> (Child, String) {
+    start_server_on(app, &app.settings().database_url)
+}
+
+fn start_server_on(app: &TestApp, database_url: &str) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
@@ -21,7 +25,7 @@ fn start_server(app: &TestApp) -> (Child, String) {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "warn")
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", &app.settings().database_url)
+        .env("DATABASE_URL", database_url)
         .env("CRM_BASE_URL", app.crm.base_url().as_str())
         .env("CRM_USERNAME", &app.settings().crm.username)
         .env(
@@ -102,5 +106,39 @@ async fn one_instance_polls_and_the_other_takes_over() {
 
     let _ = servers[survivor].0.kill();
     let _ = servers[survivor].0.wait();
+    app.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn stopped_instance_hands_over_at_once() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let directory = tempfile::tempdir().unwrap();
+    let database = directory.path().join("handover.db").display().to_string();
+    let http = reqwest::Client::new();
+    let (mut first, address) = start_server_on(&app, &database);
+    wait_until(
+        "the first instance polls",
+        Duration::from_secs(30),
+        || async { leads(&http, &address).await == Some((true, true)) },
+    )
+    .await;
+
+    let stopped = Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let _ = first.wait();
+    let (mut second, address) = start_server_on(&app, &database);
+
+    // Well below the 30 s lease a killed instance would leave behind.
+    wait_until(
+        "the restarted instance polls",
+        Duration::from_secs(5),
+        || async { leads(&http, &address).await == Some((true, true)) },
+    )
+    .await;
+    let _ = second.kill();
+    let _ = second.wait();
     app.shutdown().await;
 }

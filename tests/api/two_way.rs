@@ -407,7 +407,16 @@ async fn party_type_change_goes_to_review(backend: Backend) {
 }
 
 async fn siagh_create_waits_for_a_settling_crm_create(backend: Backend) {
-    let app = spawn_polling_app(backend).await;
+    let config = TestConfig {
+        engine: Box::new(|settings| {
+            settings.sync.siagh_poll_interval = Some(POLL);
+            // The job retries while the intent stands; it must not run out of attempts on a
+            // slow machine before the test removes the intent.
+            settings.sync.max_attempts = 1_000;
+        }),
+        ..TestConfig::default()
+    };
+    let app = spawn_app_with(backend, config).await;
     settle(&app).await;
     // A CRM-side create whose Siagh answer has not been stored yet.
     let intent = app
