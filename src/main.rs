@@ -67,7 +67,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    siagh_sync::telemetry::init();
+    // On a terminal the import draws a progress bar, which per-record lines would bury.
+    let importing_on_terminal =
+        matches!(cli.command, Command::Import { .. }) && std::io::stderr().is_terminal();
+    siagh_sync::telemetry::init(if importing_on_terminal {
+        "warn"
+    } else {
+        "info"
+    });
     let result = match cli.command {
         Command::HashPassword { stdin } => hash_password(stdin),
         Command::Migrate => run_in_system(migrate(cli.config)),

@@ -571,3 +571,22 @@ fn parse_code(link: &Link) -> Result<SiaghCode, SyncError> {
             ),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn crm_modify_date_is_read_as_iran_time() {
+        let person: CrmPerson =
+            serde_json::from_str(include_str!("../sim/fixtures/crm/person_get_response.json"))
+                .unwrap();
+
+        let modified = CrmRecord::Person(Box::new(person)).modified_at().unwrap();
+
+        // The fixture's 2026-01-10T10:15:42.517 is +03:30 local time.
+        assert_eq!(modified.to_rfc3339(), "2026-01-10T06:45:42.517+00:00");
+    }
+}
