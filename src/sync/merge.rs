@@ -161,6 +161,9 @@ pub fn merge(
     if siagh.kind != base.kind && crm.kind == base.kind {
         merged.kind = siagh.kind;
     }
+    // The CRM has no active flag, so Siagh's decides; otherwise every merge would reactivate
+    // an inactive contact.
+    merged.active = siagh.active;
     Merge { merged, conflicts }
 }
 
@@ -267,6 +270,20 @@ mod tests {
         let merge = merge(&base, &crm, &siagh, ConflictPolicy::FinanceWins, None, None);
 
         assert_eq!(merge.merged.address, sample().address);
+    }
+
+    #[test]
+    fn siagh_active_flag_is_kept() {
+        let base = sample();
+        let mut crm = sample();
+        crm.email = "new@example.com".into();
+        let mut siagh = sample();
+        siagh.active = false;
+
+        let merge = merge(&base, &crm, &siagh, ConflictPolicy::CrmWins, None, None);
+
+        assert!(!merge.merged.active);
+        assert_eq!(merge.merged.email, "new@example.com");
     }
 
     #[test]

@@ -79,7 +79,12 @@ impl CustomerSync {
         );
         let merged = outcome.merged;
         let write_siagh = siagh_checksum(&merged) != siagh_checksum(&siagh.customer);
-        let write_crm = siagh_checksum(&merged) != siagh_checksum(&crm.customer);
+        // The CRM has no active flag, so a difference there is no reason to write the CRM.
+        let merged_for_crm = Customer {
+            active: crm.customer.active,
+            ..merged.clone()
+        };
+        let write_crm = siagh_checksum(&merged_for_crm) != siagh_checksum(&crm.customer);
         for conflict in &outcome.conflicts {
             tracing::warn!(
                 field = conflict.field,

@@ -18,6 +18,7 @@ on_both_backends!(
     full_scan_catches_changes_without_find,
     party_type_change_goes_to_review,
     siagh_create_waits_for_a_settling_crm_create,
+    crm_edit_keeps_an_inactive_contact_inactive,
 );
 
 /// Poll interval of these tests; "ten poll cycles" below means ten of these.
@@ -462,5 +463,39 @@ async fn siagh_create_waits_for_a_settling_crm_create(backend: Backend) {
     .await;
 
     assert_eq!(app.crm.counters().person_creates, 1);
+    app.shutdown().await;
+}
+
+async fn crm_edit_keeps_an_inactive_contact_inactive(backend: Backend) {
+    let app = spawn_polling_app(backend).await;
+    let (id, code) = linked_person(&app, 530).await;
+    app.siagh.edit_contact(code, |contact| {
+        contact.set_field("gn_web_users.isactive", "0");
+    });
+    settle(&app).await;
+    let crm_updates = app.crm.counters().person_updates;
+
+    app.crm
+        .edit_person(&id, |record| {
+            record.identity.email = Some("inactive@example.com".into())
+        })
+        .await;
+    settle(&app).await;
+
+    let contact = app.siagh.contact(code).unwrap();
+    assert_eq!(
+        contact.field("gn_web_users.email"),
+        Some("inactive@example.com")
+    );
+    assert_eq!(
+        contact.field("gn_web_users.isactive"),
+        Some("0"),
+        "still inactive"
+    );
+    assert_eq!(
+        app.crm.counters().person_updates,
+        crm_updates,
+        "nothing to write to the CRM"
+    );
     app.shutdown().await;
 }
