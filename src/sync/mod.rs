@@ -10,6 +10,7 @@ pub mod customer;
 pub mod customer_number;
 pub mod finance_diff;
 pub mod finance_poller;
+pub mod fiscal_year;
 pub mod merge;
 pub mod messages;
 pub mod names;
