@@ -23,6 +23,9 @@ use super::model::{
     LoginRequest, LoginResponse, SaveFormRequest, SaveFormResponse, SiaghCode, SiaghContact,
     SiaghErrorBody,
 };
+use super::preinvoice::{
+    PREINVOICE_FORM_ID, PreInvoiceCreated, PreInvoiceForm, SubmissionIds, created_preinvoice,
+};
 
 const LOGIN_PATH: &str = "GeneralApi/LoginUser";
 const GET_ALL_PATH: &str = "api/Sgh/GEN/Gn_Web_Users/GetAll";
@@ -258,6 +261,44 @@ impl SiaghClient {
         let saved = saved_contact_code(&response, Some(code))?;
         debug!("updated Siagh contact");
         Ok(saved)
+    }
+
+    /// Inserts a sales pre-invoice through form `43D81` and returns the document number
+    /// Siagh assigned. `salmali` comes from the current login when the form has no fiscal
+    /// year.
+    ///
+    /// The request is sent once, with a fresh `_In_Suid`. Siagh is not known to deduplicate
+    /// pre-invoices, so after an error with [`Error::outcome_uncertain`] (a timeout after
+    /// sending, a 5xx, a success reply without a document number) the pre-invoice may exist:
+    /// look it up in Siagh before sending it again.
+    #[instrument(skip_all, fields(siagh.form_id = PREINVOICE_FORM_ID, siagh.line_count = form.lines.len()))]
+    pub async fn create_preinvoice(
+        &self,
+        form: &PreInvoiceForm,
+    ) -> Result<PreInvoiceCreated, Error> {
+        let fiscal_year = match form.fiscal_year {
+            Some(year) => year,
+            None => self.session_info().await?.fiscal_year,
+        };
+        let ids = SubmissionIds::fresh(form.lines.len());
+        let (request, ctrl_values) = form.save_request(fiscal_year, &ids);
+        log_sanitized(&ctrl_values);
+
+        let response = self.save_form(&request).await?;
+
+        let created = created_preinvoice(&response).inspect_err(|error| {
+            warn!(
+                siagh.return_code = %response.return_code,
+                error = %error,
+                "Siagh saved a pre-invoice without reporting its number"
+            );
+        })?;
+        info!(
+            siagh.document_number = created.document_number,
+            siagh.return_code = %created.return_code,
+            "created Siagh pre-invoice"
+        );
+        Ok(created)
     }
 
     /// Submits any SaveFormData envelope and applies Siagh's success rule: HTTP 200,
@@ -533,7 +574,7 @@ fn log_sanitized(ctrl_values: &CtrlValues) {
     if !ctrl_values.sanitized_keys.is_empty() {
         warn!(
             siagh.sanitized_keys = ?ctrl_values.sanitized_keys,
-            "replaced `|` or control characters in contact values before sending them to Siagh"
+            "replaced `|` or control characters in form values before sending them to Siagh"
         );
     }
 }

@@ -138,6 +138,17 @@ pub enum Error {
          Siagh before retrying"
     )]
     SaveResponseInvalid { reason: String },
+
+    /// A pre-invoice save succeeded but no message carries the document number after
+    /// "شماره". The pre-invoice was most likely saved.
+    #[error(
+        "Siagh reported the pre-invoice saved (ReturnCode {return_code:?}) but no message \
+         contains its document number; look the pre-invoice up in Siagh before retrying"
+    )]
+    PreInvoiceNumberMissing {
+        /// `ReturnCode` of the reply, probably Siagh's internal document id.
+        return_code: String,
+    },
 }
 
 impl Error {
@@ -160,12 +171,14 @@ impl Error {
             | Error::Rejected { .. }
             | Error::CodeMismatch { .. }
             | Error::Decode { .. }
-            | Error::SaveResponseInvalid { .. } => false,
+            | Error::SaveResponseInvalid { .. }
+            | Error::PreInvoiceNumberMissing { .. } => false,
         }
     }
 
     /// Returns whether a SaveFormData request may have been applied although the reply did not
-    /// confirm it: a timeout or broken connection after sending, a 5xx, or an unusable 200.
+    /// confirm it: a timeout or broken connection after sending, a 5xx, or an unusable 200
+    /// (a pre-invoice reply without its document number included).
     ///
     /// A connect failure is not uncertain, because nothing was sent.
     pub fn outcome_uncertain(&self) -> bool {
@@ -173,7 +186,9 @@ impl Error {
             Error::Timeout { request_sent, .. } | Error::Transport { request_sent, .. } => {
                 *request_sent
             }
-            Error::Server { .. } | Error::SaveResponseInvalid { .. } => true,
+            Error::Server { .. }
+            | Error::SaveResponseInvalid { .. }
+            | Error::PreInvoiceNumberMissing { .. } => true,
             Error::InvalidConfig { .. }
             | Error::ClientBuild(_)
             | Error::Connect { .. }

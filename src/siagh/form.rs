@@ -162,7 +162,7 @@ impl ContactForm {
 /// Appends `value` to `out` with `|` replaced by `¦` and each line break (CR LF, CR, LF,
 /// U+2028, U+2029) or other control character replaced by one space. Returns whether
 /// anything was replaced.
-fn append_sanitized(out: &mut String, value: &str) -> bool {
+pub(super) fn append_sanitized(out: &mut String, value: &str) -> bool {
     let mut changed = false;
     let mut chars = value.chars().peekable();
     while let Some(c) = chars.next() {

@@ -1,5 +1,5 @@
-//! Client for the Siagh (سیاق) finance API: its wire types, the contact form builder and
-//! the error type.
+//! Client for the Siagh (سیاق) finance API: its wire types, the contact and sales
+//! pre-invoice form builders and the error type.
 //!
 //! Siagh exposes three endpoints: `LoginUser` (MD5 password digest → session id),
 //! `Gn_Web_Users/GetAll` (every contact as one JSON array) and `SaveFormData` (create or
@@ -7,9 +7,11 @@
 //! messages.
 
 mod client;
+pub mod decimal;
 mod error;
 mod form;
 mod model;
+mod preinvoice;
 
 #[cfg(test)]
 mod tests;
@@ -20,4 +22,8 @@ pub use form::{CONTACT_FORM_ID, ContactForm, CtrlValues, POST_CODE, PartyType};
 pub use model::{
     ERROR_TYPE_ERROR, LoginRequest, LoginResponse, ParseSiaghCodeError, SaveFormRequest,
     SaveFormResponse, SiaghCode, SiaghContact, SiaghErrorBody, SiaghMessage,
+};
+pub use preinvoice::{
+    DEFAULT_DOCUMENT_NAME, PREINVOICE_FORM_ID, PreInvoiceCreated, PreInvoiceForm, PreInvoiceLine,
+    SubmissionIds, document_number,
 };

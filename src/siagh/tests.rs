@@ -361,3 +361,145 @@ async fn legacy_insert_is_code_mismatch() {
     assert_eq!(sim.counters().contact_updates, 0);
     sim.stop().await;
 }
+
+fn preinvoice_line(product: &str, quantity: &str, price: &str, row: u32) -> PreInvoiceLine {
+    PreInvoiceLine {
+        product_code: product.to_owned(),
+        unit_name: "عدد".to_owned(),
+        quantity: quantity.parse().unwrap(),
+        unit_price: price.parse().unwrap(),
+        discount: rust_decimal::Decimal::ZERO,
+        line_number: row,
+    }
+}
+
+fn preinvoice(customer: &str, lines: Vec<PreInvoiceLine>) -> PreInvoiceForm {
+    PreInvoiceForm {
+        sale_model: "5".to_owned(),
+        sales_center: "5".to_owned(),
+        customer_code: customer.to_owned(),
+        description: "Sample quote from CRM".to_owned(),
+        lines,
+        ..PreInvoiceForm::default()
+    }
+}
+
+#[actix_rt::test]
+async fn preinvoice_gets_next_number() {
+    let sim = start_sim(SiaghSimConfig::default()).await;
+    let client = client_for(&sim);
+    let mut second = preinvoice_line("P-2040", "2.5", "1000.50", 2);
+    second.discount = "0.25".parse().unwrap();
+    let form = preinvoice(
+        "8401",
+        vec![preinvoice_line("P-1001", "1.0000", "2500000", 1), second],
+    );
+
+    let first = client.create_preinvoice(&form).await.unwrap();
+    let next = client.create_preinvoice(&form).await.unwrap();
+
+    assert_eq!(first.document_number, 2501);
+    assert_eq!(first.return_code, "15460");
+    assert_eq!(first.return_params, "458650");
+    assert_eq!(
+        first.message,
+        "پیش فاکتور فروش با موفقیت به شماره 2501 ثبت گردید"
+    );
+    assert_eq!(next.document_number, 2502);
+    let stored = sim.preinvoices();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].customer_code, 8401);
+    assert_eq!(stored[0].header_value("sl_sanad.salmali"), Some("1405"));
+    assert_ne!(stored[0].suid, stored[1].suid);
+    let lines = &stored[0].lines;
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].quantity.to_string(), "1");
+    assert_eq!(lines[1].quantity.to_string(), "2.5");
+    assert_eq!(lines[1].unit_price.to_string(), "1000.5");
+    assert_eq!(lines[1].discount.to_string(), "0.25");
+    assert_eq!(lines[1].final_quantity.to_string(), "2.5");
+    assert_eq!(stored[0].net.normalize().to_string(), "2502501");
+    assert_eq!(sim.counters().preinvoice_creates, 2);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn preinvoice_unknown_customer_is_runtime_error() {
+    let sim = start_sim(SiaghSimConfig::default()).await;
+    let client = client_for(&sim);
+    let form = preinvoice("9999", vec![preinvoice_line("P-1001", "1", "10", 1)]);
+
+    let error = client.create_preinvoice(&form).await.unwrap_err();
+
+    let Error::Rejected { messages } = &error else {
+        panic!("expected Rejected, got {error:?}")
+    };
+    assert!(messages[0].starts_with("پیامهای سرویس : RUNTIME ERROR"));
+    assert!(!error.outcome_uncertain());
+    assert!(sim.preinvoices().is_empty());
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn preinvoice_zero_price_names_row_2() {
+    let sim = start_sim(SiaghSimConfig::default()).await;
+    let client = client_for(&sim);
+    let form = preinvoice(
+        "8401",
+        vec![
+            preinvoice_line("P-1001", "1", "10", 1),
+            preinvoice_line("P-2040", "1", "0.00", 2),
+        ],
+    );
+
+    let error = client.create_preinvoice(&form).await.unwrap_err();
+
+    let Error::Rejected { messages } = &error else {
+        panic!("expected Rejected, got {error:?}")
+    };
+    assert_eq!(messages, &vec!["قیمت ردیف 2 درست وارد نشده است".to_owned()]);
+    assert!(!error.is_retryable());
+    assert!(!error.outcome_uncertain());
+    assert_eq!(sim.counters().preinvoice_creates, 0);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn preinvoice_unknown_product_is_rejected() {
+    let sim = start_sim(SiaghSimConfig::default()).await;
+    let client = client_for(&sim);
+    let form = preinvoice("8401", vec![preinvoice_line("NO-SUCH", "1", "10", 1)]);
+
+    let error = client.create_preinvoice(&form).await.unwrap_err();
+
+    let Error::Rejected { messages } = &error else {
+        panic!("expected Rejected, got {error:?}")
+    };
+    assert_eq!(messages, &vec!["کالای ردیف 1 یافت نشد".to_owned()]);
+
+    sim.add_product("NO-SUCH");
+    let created = client.create_preinvoice(&form).await.unwrap();
+    assert_eq!(created.document_number, 2501);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn preinvoice_timeout_after_commit_is_uncertain() {
+    let sim = start_sim(SiaghSimConfig::default()).await;
+    let client = SiaghClient::new(SiaghClientConfig {
+        request_timeout: Duration::from_millis(300),
+        ..config_for(&sim)
+    })
+    .unwrap();
+    client.session_info().await.unwrap();
+    sim.delay_responses_after_commit(1, Duration::from_secs(1));
+    let form = preinvoice("8401", vec![preinvoice_line("P-1001", "1", "10", 1)]);
+
+    let error = client.create_preinvoice(&form).await.unwrap_err();
+
+    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+    assert!(error.outcome_uncertain());
+    assert_eq!(sim.preinvoices().len(), 1);
+    assert_eq!(sim.counters().preinvoice_creates, 1);
+    sim.stop().await;
+}

@@ -1,10 +1,12 @@
-//! SaveFormData as the simulator implements it: the contact form `2BFDA`.
+//! SaveFormData as the simulator implements it: the dispatch by form id and the contact
+//! form `2BFDA`.
 //!
 //! `ctrlValues` is split on `|`, then each pair on its first `=`, which is the most likely
 //! reading of Siagh's grammar. A key outside the contact form's known keys, or a pair
 //! without `=`, rejects the whole save. The messages other than the duplicate-mobile one
 //! are the simulator's own wording, because Siagh's texts for those cases are not known.
 
+use super::preinvoice::{PREINVOICE_FORM_ID, save_preinvoice};
 use super::state::{SimContact, SimState};
 use super::wire::{SaveFormBody, SaveFormReply};
 
@@ -47,20 +49,48 @@ const CONTACT_KEYS: &[&str] = &[
 /// Applies a SaveFormData request to `state` and returns the reply body.
 pub(super) fn save_form(state: &mut SimState, body: &SaveFormBody) -> SaveFormReply {
     let result = match body.form_id.as_str() {
-        CONTACT_FORM_ID => save_contact(state, body),
-        other => Err(format!("فرم با شناسه «{other}» یافت نشد.")),
+        CONTACT_FORM_ID => save_contact(state, body)
+            .map(SaveFormReply::saved)
+            .map_err(Rejection::from),
+        PREINVOICE_FORM_ID => save_preinvoice(state, body),
+        other => Err(Rejection::new(format!("فرم با شناسه «{other}» یافت نشد."))),
     };
     match result {
-        Ok(code) => SaveFormReply::saved(code),
-        Err(description) => {
+        Ok(reply) => reply,
+        Err(Rejection {
+            description,
+            col_name,
+        }) => {
             tracing::debug!(
                 siagh.form_id = %body.form_id,
                 description,
                 "simulator rejected SaveFormData"
             );
             state.counters.rejected_saves += 1;
-            SaveFormReply::rejected(description)
+            SaveFormReply::rejected_in_column(description, col_name)
         }
+    }
+}
+
+/// A rejected save: the `Description` and `ColName` of its `ErrError` item.
+pub(super) struct Rejection {
+    pub description: String,
+    pub col_name: &'static str,
+}
+
+impl Rejection {
+    /// A rejection that names no column.
+    pub fn new(description: String) -> Self {
+        Rejection {
+            description,
+            col_name: "",
+        }
+    }
+}
+
+impl From<String> for Rejection {
+    fn from(description: String) -> Self {
+        Rejection::new(description)
     }
 }
 
@@ -170,7 +200,7 @@ fn check_mobile_unique(
 }
 
 /// Splits `text` on `|` and each pair on its first `=`. `list` names the field in errors.
-fn parse_pairs(text: &str, list: &str) -> Result<Vec<(String, String)>, String> {
+pub(super) fn parse_pairs(text: &str, list: &str) -> Result<Vec<(String, String)>, String> {
     text.split('|')
         .enumerate()
         .map(|(index, pair)| {
@@ -181,7 +211,7 @@ fn parse_pairs(text: &str, list: &str) -> Result<Vec<(String, String)>, String> 
         .collect()
 }
 
-fn value_of<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(super) fn value_of<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     // A repeated key keeps its last value, as when the pairs are stored one after another.
     pairs
         .iter()
@@ -467,14 +497,14 @@ mod tests {
     fn unknown_form_is_rejected() {
         let mut state = state(SiaghSimConfig::default());
         let request = SaveFormBody {
-            form_id: "43D81".to_owned(),
+            form_id: "FFFFF".to_owned(),
             ..SaveFormBody::default()
         };
 
         let reply = save_form(&mut state, &request);
 
         assert!(!reply.return_value);
-        assert!(description(&reply).contains("43D81"));
+        assert!(description(&reply).contains("FFFFF"));
         assert_eq!(reply.errors[0].error_type, "ErrError");
     }
 }

@@ -2,13 +2,15 @@
 //! state.
 //!
 //! It serves `POST /GeneralApi/LoginUser`, `GET` and `POST /api/Sgh/GEN/Gn_Web_Users/GetAll`
-//! and `POST /BpmsApi/SaveFormData` for the contact form `2BFDA`. Sessions expire, business
+//! and `POST /BpmsApi/SaveFormData` for the contact form `2BFDA` and the sales pre-invoice
+//! form `43D81`. Sessions expire, business
 //! errors come back as HTTP 200 with Siagh's shapes, and knobs inject latency, 500s and
 //! replies held back after a committed save. Counters record every create and update so
 //! tests can assert that a record was written exactly once.
 
 mod forms;
 mod handlers;
+mod preinvoice;
 mod state;
 mod wire;
 
@@ -24,7 +26,8 @@ use actix_web::{App, HttpServer};
 use url::Url;
 
 pub use forms::{DUPLICATE_MOBILE_MESSAGE, EMPTY_FULL_NAME_MESSAGE};
-pub use state::{SiaghCounters, SimContact};
+pub use preinvoice::{INVALID_PRICE_MESSAGE, RUNTIME_ERROR_MESSAGE};
+pub use state::{SiaghCounters, SimContact, SimPreInvoice, SimPreInvoiceLine};
 
 use handlers::{SharedState, lock};
 use state::SimState;
@@ -56,7 +59,25 @@ pub struct SiaghSimConfig {
     /// Whether an update that has `CodeMain` but no `Param1` inserts a new contact instead,
     /// as some Siagh installations did.
     pub legacy_update_bug: bool,
+    /// Product codes that pre-invoice lines may use; a line with another `codekala` is
+    /// rejected.
+    pub products: Vec<String>,
+    /// Whether a pre-invoice save whose `_In_Suid` was already stored returns the earlier
+    /// reply instead of storing a second pre-invoice. Off by default, because Siagh is not
+    /// known to deduplicate.
+    pub dedupe_on_suid: bool,
 }
+
+/// Product codes loaded by default: those of Siagh's sample requests, those of the CRM quote
+/// fixture (`P-1001`, `P-2040`) and a few spare ones for tests.
+pub const DEFAULT_PRODUCTS: &[&str] = &[
+    "500100001",
+    "500100002",
+    "500102014",
+    "P-1001",
+    "P-2040",
+    "P-3000",
+];
 
 impl Default for SiaghSimConfig {
     fn default() -> Self {
@@ -70,6 +91,11 @@ impl Default for SiaghSimConfig {
             seed_fixtures: true,
             fiscal_year: 1405,
             legacy_update_bug: false,
+            products: DEFAULT_PRODUCTS
+                .iter()
+                .map(|code| (*code).to_owned())
+                .collect(),
+            dedupe_on_suid: false,
         }
     }
 }
@@ -137,6 +163,16 @@ impl SiaghSim {
     /// Returns the contact with code `code`.
     pub fn contact(&self, code: i64) -> Option<SimContact> {
         lock(&self.state).contacts.get(&code).cloned()
+    }
+
+    /// Returns every stored pre-invoice, in creation order.
+    pub fn preinvoices(&self) -> Vec<SimPreInvoice> {
+        lock(&self.state).preinvoices.clone()
+    }
+
+    /// Adds product `code`, so that pre-invoice lines may use it.
+    pub fn add_product(&self, code: &str) {
+        lock(&self.state).products.insert(code.to_owned());
     }
 
     /// Makes every current session expired now; the next data call with one gets 401.

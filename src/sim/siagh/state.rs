@@ -1,10 +1,11 @@
-//! In-memory state of the simulated Siagh server: sessions, contacts, counters and the
-//! fault-injection knobs, plus the login and GetAll logic that reads and changes them.
+//! In-memory state of the simulated Siagh server: sessions, contacts, products,
+//! pre-invoices, counters and the fault-injection knobs, plus the login and GetAll logic that reads and changes them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::{FixedOffset, Utc};
+use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::SiaghSimConfig;
@@ -16,6 +17,15 @@ const SEED_CONTACTS: &str = include_str!("../fixtures/siagh/getall-contacts-resp
 /// First code given to a contact created through SaveFormData; the seed records use
 /// 8401 to 8403.
 const FIRST_NEW_CODE: i64 = 8404;
+
+/// Document number of the first pre-invoice; Siagh's sample success reply shows 2488.
+const FIRST_PREINVOICE_NUMBER: i64 = 2501;
+
+/// First `ReturnCode` of a pre-invoice save, probably an internal document id.
+const FIRST_PREINVOICE_RETURN_CODE: i64 = 15460;
+
+/// First `ReturnParams` of a pre-invoice save, an undocumented number.
+const FIRST_PREINVOICE_RETURN_PARAMS: i64 = 458650;
 
 /// Code of the contact linked to the simulated user; the login reply's `ContactCode`.
 const ADMIN_CONTACT_CODE: i64 = 2;
@@ -34,6 +44,8 @@ pub struct SiaghCounters {
     pub contact_creates: u64,
     /// Contacts updated in place through SaveFormData.
     pub contact_updates: u64,
+    /// Pre-invoices stored through SaveFormData (form `43D81`).
+    pub preinvoice_creates: u64,
     /// GetAll requests served with the contact list.
     pub get_all_calls: u64,
     /// SaveFormData requests rejected with an `ErrError`.
@@ -192,6 +204,57 @@ impl SimContact {
     }
 }
 
+/// A pre-invoice as the simulator stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimPreInvoice {
+    /// Document number reported in the success message.
+    pub number: i64,
+    /// `ReturnCode` of the save.
+    pub return_code: i64,
+    /// `ReturnParams` of the save.
+    pub return_params: i64,
+    /// `sl_sanad.codemoshtari`: the customer's contact code.
+    pub customer_code: i64,
+    /// `_In_Suid` of the request that created it.
+    pub suid: String,
+    /// Every `ctrlValues` pair, in request order.
+    pub header: Vec<(String, String)>,
+    /// Line items, in request order.
+    pub lines: Vec<SimPreInvoiceLine>,
+    /// Σ(qty·price − mabtakhfif) over the lines.
+    pub net: Decimal,
+}
+
+impl SimPreInvoice {
+    /// Returns the last value of `ctrlValues` key `key`, e.g. `sl_sanad.salmali`.
+    pub fn header_value(&self, key: &str) -> Option<&str> {
+        self.header
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One stored pre-invoice line, with the amounts exactly as sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimPreInvoiceLine {
+    /// `codekala`.
+    pub product_code: String,
+    /// `nameunit`.
+    pub unit_name: String,
+    /// `qty`.
+    pub quantity: Decimal,
+    /// `price`.
+    pub unit_price: Decimal,
+    /// `mabtakhfif`.
+    pub discount: Decimal,
+    /// `finalqty`.
+    pub final_quantity: Decimal,
+    /// `radif`, as text.
+    pub line_number: String,
+}
+
 /// The whole simulator state, behind one mutex.
 pub(super) struct SimState {
     pub config: SiaghSimConfig,
@@ -204,6 +267,12 @@ pub(super) struct SimState {
     pub contacts: BTreeMap<i64, SimContact>,
     pub next_code: i64,
     pub counters: SiaghCounters,
+    /// Product codes that pre-invoice lines may use.
+    pub products: BTreeSet<String>,
+    pub preinvoices: Vec<SimPreInvoice>,
+    pub next_preinvoice_number: i64,
+    pub next_preinvoice_return_code: i64,
+    pub next_preinvoice_return_params: i64,
     /// SaveFormData replies still to be held back, and for how long.
     held_replies: u32,
     hold: Duration,
@@ -226,11 +295,16 @@ impl SimState {
             password_md5: format!("{:X}", md5::compute(config.password.as_bytes())),
             latency: config.latency,
             error_rate: config.error_rate,
+            products: config.products.iter().cloned().collect(),
             config,
             sessions: HashMap::new(),
             contacts,
             next_code,
             counters: SiaghCounters::default(),
+            preinvoices: Vec::new(),
+            next_preinvoice_number: FIRST_PREINVOICE_NUMBER,
+            next_preinvoice_return_code: FIRST_PREINVOICE_RETURN_CODE,
+            next_preinvoice_return_params: FIRST_PREINVOICE_RETURN_PARAMS,
             held_replies: 0,
             hold: Duration::ZERO,
         })

@@ -189,10 +189,25 @@ impl SaveFormReply {
         }
     }
 
-    /// Failure carrying one `ErrError` item with `description`.
-    pub fn rejected(description: String) -> Self {
+    /// Success of a pre-invoice save: one `ErrSuccs` note with `note`, and `summary` as the
+    /// only final message.
+    pub fn noted(note: String, summary: String, return_code: i64, return_params: i64) -> Self {
         SaveFormReply {
-            errors: vec![MessageItem::error(description)],
+            errors: vec![MessageItem::success(note)],
+            final_messages: vec![summary],
+            return_value: true,
+            return_code: return_code.to_string(),
+            return_params: return_params.to_string(),
+        }
+    }
+
+    /// Failure carrying one `ErrError` item with `description` about column `col_name`,
+    /// e.g. `Price`.
+    pub fn rejected_in_column(description: String, col_name: &str) -> Self {
+        let mut item = MessageItem::error(description);
+        item.col_name = col_name.to_owned();
+        SaveFormReply {
+            errors: vec![item],
             final_messages: Vec::new(),
             return_value: false,
             return_code: String::new(),
@@ -223,6 +238,14 @@ pub(super) struct MessageItem {
 }
 
 impl MessageItem {
+    fn success(description: String) -> Self {
+        MessageItem {
+            error_type: "ErrSuccs",
+            error_code: 0,
+            ..Self::error(description)
+        }
+    }
+
     fn error(description: String) -> Self {
         MessageItem {
             col_name: String::new(),
@@ -235,4 +258,47 @@ impl MessageItem {
             help_index: String::new(),
         }
     }
+}
+
+/// One detail grid of a pre-invoice's `dataRows`.
+#[derive(Debug, Deserialize)]
+pub(super) struct GridBody {
+    pub name: String,
+    pub entity: String,
+    #[serde(rename = "keyField", default)]
+    pub key_field: String,
+    #[serde(default)]
+    pub data: Vec<RowBody>,
+}
+
+/// One `sl_rizsanad` row. Columns the simulator does not use (`takhfif`, `sumamelinc`,
+/// `sumameldec`, `vazn`, `hajm`) are ignored.
+#[derive(Debug, Deserialize)]
+pub(super) struct RowBody {
+    #[serde(rename = "_status")]
+    pub status: TextCell,
+    pub codekala: TextCell,
+    pub nameunit: TextCell,
+    pub qty: NumberCell,
+    pub mabtakhfif: NumberCell,
+    pub price: NumberCell,
+    pub radif: TextCell,
+    pub finalqty: NumberCell,
+}
+
+/// A change-tracking cell whose `newValue` is a string.
+#[derive(Debug, Deserialize)]
+pub(super) struct TextCell {
+    #[serde(rename = "newValue")]
+    pub new_value: String,
+}
+
+/// A change-tracking cell whose `newValue` is a number, read exactly.
+#[derive(Debug, Deserialize)]
+pub(super) struct NumberCell {
+    #[serde(
+        rename = "newValue",
+        deserialize_with = "crate::siagh::decimal::deserialize"
+    )]
+    pub new_value: rust_decimal::Decimal,
 }
