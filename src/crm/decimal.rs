@@ -127,10 +127,7 @@ mod tests {
 
     #[test]
     fn string_and_exponent_forms_parse() {
-        assert_eq!(
-            read(r#"{"value": "3.5000"}"#).value.to_string(),
-            "3.5000"
-        );
+        assert_eq!(read(r#"{"value": "3.5000"}"#).value.to_string(), "3.5000");
         assert_eq!(read(r#"{"value": 1.5e3}"#).value, Decimal::from(1500));
     }
 

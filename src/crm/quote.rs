@@ -145,8 +145,6 @@ mod tests {
 
     use std::str::FromStr;
 
-    use serde_json::Value;
-
     use super::*;
 
     const QUOTE_GET: &str = include_str!("../sim/fixtures/crm/quote_sales_get_response.json");
