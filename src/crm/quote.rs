@@ -13,8 +13,8 @@ use super::model::{CrmId, CrmObjectFields, local_datetime, null_as_default};
 
 /// Sales quote: header amounts, lines and the base fields of every CRM record.
 ///
-/// Header totals, as the CRM was seen to compute them (one live sample and the vendor's
-/// invoice models; not confirmed for discounts):
+/// Header totals as the CRM computes them, inferred from one live sample without discount
+/// and from the vendor's invoice models:
 /// `totalValue = Σ totalUnitPrice`, `discount = Σ totalDiscount`, `vat = Σ totalVat`,
 /// `toll = Σ totalToll`, `finalValue = totalValue − discount + vat + toll`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

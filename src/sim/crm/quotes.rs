@@ -177,6 +177,8 @@ fn build_line(line: &NewQuoteLine) -> Result<CrmQuoteLine, String> {
     }
     Ok(CrmQuoteLine {
         product_code: line.product_code.clone(),
+        // NOTE: the simulator keeps no product catalogue, so the same product code gets a
+        // new product id on every line.
         product_id: uuid::Uuid::new_v4().to_string(),
         product_name: line.product_name.clone(),
         is_service: false,
