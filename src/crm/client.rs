@@ -25,6 +25,7 @@ use super::error::Error;
 use super::model::{
     CrmGetRequest, CrmId, CrmIdentitySearchRequest, CrmIdentitySummary, CrmOrganization, CrmPerson,
 };
+use super::quote::CrmQuote;
 
 pub(super) const LOGIN_PATH: &str = "/api/v2/auth/login";
 const PERSON_GET_PATH: &str = "/api/v2/crmobject/person/get";
@@ -36,6 +37,7 @@ const PERSON_UPDATE_PATH: &str = "/api/v2/crmobject/person/update";
 const ORGANIZATION_UPDATE_PATH: &str = "/api/v2/crmobject/organization/update";
 const PERSON_FIND_PATH: &str = "/api/v2/crmobject/person/find";
 const ORGANIZATION_FIND_PATH: &str = "/api/v2/crmobject/organization/find";
+const QUOTE_GET_PATH: &str = "/api/v2/crmobject/quote/sales/get";
 
 /// `platformType` sent on login. 1 is the only value known to work.
 const PLATFORM_TYPE: u8 = 1;
@@ -111,6 +113,7 @@ struct Endpoints {
     organization_update: Url,
     person_find: Url,
     organization_find: Url,
+    quote_get: Url,
 }
 
 #[derive(Default)]
@@ -234,6 +237,14 @@ impl CrmClient {
     pub async fn get_organization(&self, id: &CrmId) -> Result<Option<CrmOrganization>, Error> {
         let url = self.inner.endpoints.organization_get.clone();
         self.get_record(ORGANIZATION_GET_PATH, url, id).await
+    }
+
+    /// Fetches a sales quote. Returns `None` when the CRM responds with 404 (unknown id) or
+    /// with an empty body.
+    #[tracing::instrument(name = "crm.get_quote", skip_all, fields(crm.id = %id))]
+    pub async fn get_quote(&self, id: &CrmId) -> Result<Option<CrmQuote>, Error> {
+        let url = self.inner.endpoints.quote_get.clone();
+        self.get_record(QUOTE_GET_PATH, url, id).await
     }
 
     /// Fetches one page of identities (persons and organizations). `page_number` starts at 0.
@@ -572,6 +583,7 @@ impl Endpoints {
             organization_update: join(ORGANIZATION_UPDATE_PATH)?,
             person_find: join(PERSON_FIND_PATH)?,
             organization_find: join(ORGANIZATION_FIND_PATH)?,
+            quote_get: join(QUOTE_GET_PATH)?,
         })
     }
 }

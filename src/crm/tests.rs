@@ -1106,3 +1106,62 @@ async fn find_with_malformed_page_is_invalid_response() {
     assert!(matches!(error, Error::InvalidResponse { .. }), "{error:?}");
     stub.stop().await;
 }
+
+const QUOTE_ID: &str = "e1ede8e5-4a54-4ad8-8c72-be9a955348a7";
+const QUOTE_FIXTURE: &str = include_str!("../sim/fixtures/crm/quote_sales_get_response.json");
+
+#[actix_rt::test]
+async fn get_quote_keeps_exact_decimals() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let client = client(&sim);
+
+    let quote = client
+        .get_quote(&CrmId::from(QUOTE_ID))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let expected: super::CrmQuote = serde_json::from_str(QUOTE_FIXTURE).unwrap();
+    assert_eq!(quote, expected);
+    assert_eq!(quote.details[1].count.to_string(), "3.5000");
+    assert_eq!(quote.details[0].count.to_string(), "2.0000");
+    assert_eq!(quote.total_value.to_string(), "3500000.00");
+    assert_eq!(quote.final_value.to_string(), "3738700.00");
+    assert_eq!(
+        quote.customer_id().map(CrmId::as_str),
+        Some(ORGANIZATION_ID)
+    );
+    assert_eq!(sim.counters().quote_gets, 1);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn get_quote_of_unknown_id_is_none() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let client = client(&sim);
+
+    let quote = client
+        .get_quote(&CrmId::from("00000000-0000-0000-0000-000000000000"))
+        .await
+        .unwrap();
+
+    assert_eq!(quote, None);
+    assert_eq!(sim.counters().quote_gets, 1);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn get_quote_after_token_expiry_relogs_once() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let client = client(&sim);
+    client.get_quote(&CrmId::from(QUOTE_ID)).await.unwrap();
+    sim.expire_tokens();
+
+    let quote = client.get_quote(&CrmId::from(QUOTE_ID)).await.unwrap();
+
+    assert!(quote.is_some());
+    assert_eq!(client.login_count(), 2);
+    assert_eq!(sim.counters().logins, 2);
+    assert_eq!(sim.counters().quote_gets, 2);
+    sim.stop().await;
+}

@@ -54,6 +54,10 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
             "/api/v2/crmobject/identity/search",
             web::post().to(search_identities),
         )
+        .route(
+            "/api/v2/crmobject/quote/sales/get",
+            web::post().to(get_quote),
+        )
         .route("/api/v2/crmobject/person/find", web::post().to(find_people))
         .route(
             "/api/v2/crmobject/organization/find",
@@ -137,6 +141,32 @@ async fn get_identity(
         .get(kind, &CrmId::from(id))
         .ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(record_json(&record)?))
+}
+
+async fn get_quote(
+    state: web::Data<SimState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult {
+    let body = admit(&state, &request, &body).await?;
+    let id = body
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| ApiError::bad_request("id is missing"))?;
+
+    // The CRM's response to an unknown quote id is undocumented. The simulator responds
+    // with 404.
+    let id = CrmId::from(id);
+    let quote = state.get_quote(&id).ok_or_else(ApiError::not_found)?;
+    // Serialized to text here: a `serde_json::Value` would drop the amounts' scale.
+    let json = serde_json::to_string(&quote).map_err(|error| {
+        tracing::error!(crm.id = %id, error = %error, "CRM simulator cannot serialize a quote");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, MESSAGE_SERVER_ERROR)
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .body(json))
 }
 
 fn record_json(record: &Record) -> Result<Value, ApiError> {

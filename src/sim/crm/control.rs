@@ -9,13 +9,18 @@
 //!   change those fields (`""` clears one), answer 200 `{"crmId": …}`.
 //! - `GET /sim/identities/{id}`: the record as `person/get` or `organization/get` returns it.
 //! - `DELETE /sim/identities/{id}`: delete, answer 204.
-//! - `POST /sim/identities/{id}/webhook?event=Update`: send the webhook again.
+//! - `POST /sim/quotes` with a `NewQuote`: create a sales quote, answer 201 `{"crmId": …}`.
+//! - `POST /sim/quotes/{id}` with any of `subject`, `description`, `lines` (replaces every
+//!   line and recomputes the totals): answer 200 `{"crmId": …}`.
+//! - `GET /sim/quotes/{id}`: the quote as `quote/sales/get` returns it.
+//! - `POST /sim/identities/{id}/webhook?event=Update`: send the webhook of an identity or
+//!   a sales quote again.
 //! - `GET /sim/counters`, `GET /sim/webhooks`: counters and the webhook delivery log.
 //! - `POST /sim/tokens/expire`: invalidate every access token.
 //! - `POST /sim/knobs` with any of `latency_ms`, `error_rate`, `duplicate_deliveries`,
 //!   `drop_webhooks`, `webhooks_on_api_writes`, `webhook_delay_ms`, `license_missing`,
-//!   `find_supported`, `identity_webhook_url` (`""` removes it): change knobs, answer the
-//!   current values.
+//!   `find_supported`, `identity_webhook_url`, `quote_webhook_url` (`""` removes a URL),
+//!   `quote_subtype`: change knobs, answer the current values.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +30,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::quotes::{NewQuote, QuotePatch};
 use super::records::{self, IdentityPatch, NewOrganization, NewPerson, Record};
 use super::state::{EditError, SimState, Writer};
-use crate::crm::{CrmId, IdentityKind};
+use crate::crm::{CrmId, CrmQuote, IdentityKind};
 
 pub(crate) fn routes(config: &mut web::ServiceConfig) {
     config
@@ -38,6 +44,9 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
             "/sim/organizations/{id}",
             web::post().to(patch_organization),
         )
+        .route("/sim/quotes", web::post().to(post_quote))
+        .route("/sim/quotes/{id}", web::post().to(patch_quote))
+        .route("/sim/quotes/{id}", web::get().to(get_quote))
         .route("/sim/identities/{id}", web::get().to(get_identity))
         .route(
             "/sim/identities/{id}",
@@ -92,13 +101,79 @@ pub(crate) async fn delete_identity(state: &Arc<SimState>, id: &CrmId) -> bool {
     true
 }
 
-/// Sends the webhook for an identity again. Returns `false` when the id was never stored.
+/// Stores a sales quote as a CRM user, then sends its Insert webhook.
+pub(crate) async fn create_quote(state: &Arc<SimState>, quote: &NewQuote) -> Result<CrmId, String> {
+    let id = state.create_quote(quote)?;
+    tracing::debug!(crm.id = %id, "CRM simulator created a sales quote through the edit API");
+    state.notify_quote(&id, "Insert").await;
+    Ok(id)
+}
+
+/// Changes a sales quote as a CRM user, then sends its Update webhook.
+pub(crate) async fn edit_quote(
+    state: &Arc<SimState>,
+    id: &CrmId,
+    edit: impl FnOnce(&mut CrmQuote) -> Result<(), String>,
+) -> Result<(), EditError> {
+    state.edit_quote(id, edit)?;
+    tracing::debug!(crm.id = %id, "CRM simulator edited a sales quote through the edit API");
+    state.notify_quote(id, "Update").await;
+    Ok(())
+}
+
+/// Sends the webhook for an identity or a sales quote again. Returns `false` when the id
+/// was never stored.
 pub(crate) async fn redeliver(state: &Arc<SimState>, id: &CrmId, event: &str) -> bool {
-    let Some(kind) = state.kind_of(id) else {
-        return false;
+    if let Some(kind) = state.kind_of(id) {
+        state.notify(id, kind, event, Writer::EditApi).await;
+        return true;
+    }
+    if state.quote(id).is_some() {
+        state.notify_quote(id, event).await;
+        return true;
+    }
+    false
+}
+
+async fn post_quote(state: web::Data<SimState>, body: web::Json<NewQuote>) -> HttpResponse {
+    created(create_quote(&state.into_inner(), &body.into_inner()).await)
+}
+
+async fn patch_quote(
+    state: web::Data<SimState>,
+    id: web::Path<String>,
+    patch: web::Json<QuotePatch>,
+) -> HttpResponse {
+    let id = CrmId(id.into_inner());
+    let patch = patch.into_inner();
+    let result = edit_quote(&state.into_inner(), &id, |quote| patch.apply(quote)).await;
+    match result {
+        Ok(()) => HttpResponse::Ok().json(json!({ "crmId": id })),
+        Err(EditError::NotFound) => {
+            HttpResponse::NotFound().json(json!({ "error": format!("no sales quote has id {id}") }))
+        }
+        Err(EditError::Invalid(reason)) => {
+            HttpResponse::BadRequest().json(json!({ "error": reason }))
+        }
+    }
+}
+
+async fn get_quote(state: web::Data<SimState>, id: web::Path<String>) -> HttpResponse {
+    let id = CrmId(id.into_inner());
+    let Some(quote) = state.quote(&id) else {
+        return HttpResponse::NotFound()
+            .json(json!({ "error": format!("no sales quote has id {id}") }));
     };
-    state.notify(id, kind, event, Writer::EditApi).await;
-    true
+    // Serialized to text here: a `serde_json::Value` would drop the amounts' scale.
+    match serde_json::to_string(&quote) {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body),
+        Err(error) => {
+            tracing::error!(crm.id = %id, error = %error, "CRM simulator cannot serialize a quote");
+            HttpResponse::InternalServerError().json(json!({ "error": error.to_string() }))
+        }
+    }
 }
 
 async fn post_person(state: web::Data<SimState>, body: web::Json<NewPerson>) -> HttpResponse {
@@ -237,6 +312,9 @@ struct Knobs {
     find_supported: Option<bool>,
     /// `""` removes the URL.
     identity_webhook_url: Option<String>,
+    /// `""` removes the URL.
+    quote_webhook_url: Option<String>,
+    quote_subtype: Option<String>,
 }
 
 async fn post_knobs(state: web::Data<SimState>, knobs: web::Json<Knobs>) -> HttpResponse {
@@ -255,6 +333,17 @@ async fn post_knobs(state: web::Data<SimState>, knobs: web::Json<Knobs>) -> Http
             Err(error) => {
                 return HttpResponse::BadRequest()
                     .json(json!({ "error": format!("identity_webhook_url {text:?}: {error}") }));
+            }
+        },
+    };
+    let quote_webhook_url = match knobs.quote_webhook_url.as_deref() {
+        None => None,
+        Some("") => Some(None),
+        Some(text) => match Url::parse(text) {
+            Ok(url) => Some(Some(url)),
+            Err(error) => {
+                return HttpResponse::BadRequest()
+                    .json(json!({ "error": format!("quote_webhook_url {text:?}: {error}") }));
             }
         },
     };
@@ -287,6 +376,12 @@ async fn post_knobs(state: web::Data<SimState>, knobs: web::Json<Knobs>) -> Http
         if let Some(url) = webhook_url {
             config.identity_webhook_url = url;
         }
+        if let Some(url) = quote_webhook_url {
+            config.quote_webhook_url = url;
+        }
+        if let Some(subtype) = knobs.quote_subtype {
+            config.quote_subtype = subtype;
+        }
     });
 
     let config = state.config();
@@ -305,6 +400,13 @@ async fn post_knobs(state: web::Data<SimState>, knobs: web::Json<Knobs>) -> Http
                 .map(String::from)
                 .unwrap_or_default(),
         ),
+        quote_webhook_url: Some(
+            config
+                .quote_webhook_url
+                .map(String::from)
+                .unwrap_or_default(),
+        ),
+        quote_subtype: Some(config.quote_subtype),
     })
 }
 

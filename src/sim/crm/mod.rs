@@ -1,11 +1,11 @@
-//! Simulator of the Payamgostar CRM: an actix-web server with in-memory identities that
-//! serves the CRM's v2 endpoints the sync uses, and sends the CRM's webhooks when a record
-//! changes through the simulator's own edit API.
+//! Simulator of the Payamgostar CRM: an actix-web server with in-memory identities and
+//! sales quotes that serves the CRM's v2 endpoints the sync uses, and sends the CRM's
+//! webhooks when a record changes through the simulator's own edit API.
 //!
 //! REST endpoints, all POST with JSON: `/api/v2/auth/login`, and under
 //! `/api/v2/crmobject/`: `person/get`, `organization/get`, `person/create`,
 //! `organization/create`, `person/update`, `organization/update`, `identity/search`,
-//! `person/find`, `organization/find`. Data calls need a bearer token from login. The edit
+//! `person/find`, `organization/find`, `quote/sales/get`. Data calls need a bearer token from login. The edit
 //! API is described in `control.rs`; over HTTP its JSON bodies need
 //! `Content-Type: application/json`.
 //!
@@ -19,6 +19,7 @@
 mod api;
 mod control;
 mod find;
+mod quotes;
 mod records;
 mod state;
 mod token;
@@ -34,13 +35,15 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
+use rust_decimal::Decimal;
 use url::Url;
 
+pub use quotes::{NewQuote, NewQuoteLine};
 pub use records::{NewOrganization, NewPerson};
 pub use state::CrmCounters;
 pub use webhook::{WebhookDelivery, webhook_query};
 
-use crate::crm::{CrmId, CrmOrganization, CrmPerson, IdentityKind};
+use crate::crm::{CrmId, CrmOrganization, CrmPerson, CrmQuote, IdentityKind};
 use records::Record;
 use state::SimState;
 
@@ -71,9 +74,12 @@ pub struct CrmSimConfig {
     pub license_missing: bool,
     /// URL that receives identity webhooks. With `None`, no identity webhook is sent.
     pub identity_webhook_url: Option<Url>,
-    // NOTE: quotes are not simulated yet, so no quote webhook is ever sent.
-    /// URL that receives quote webhooks.
+    /// URL that receives sales quote webhooks. With `None`, no quote webhook is sent.
     pub quote_webhook_url: Option<Url>,
+    /// `subtype` parameter of quote webhooks, the quote type's display name.
+    pub quote_subtype: String,
+    /// VAT rate in percent of quotes created through the edit API.
+    pub quote_vat_percent: Decimal,
     /// `subtype` parameter of person webhooks, the person type's display name.
     pub person_subtype: String,
     /// `subtype` parameter of organization webhooks.
@@ -88,7 +94,7 @@ pub struct CrmSimConfig {
     /// Also send webhooks for writes through the REST API. Whether the CRM does so is
     /// unknown. These webhooks are sent in the background.
     pub webhooks_on_api_writes: bool,
-    /// Store the person and organization `get` fixtures at start.
+    /// Store the person, organization and sales quote `get` fixtures at start.
     pub seed_fixtures: bool,
     /// Serve `person/find` and `organization/find`. When `false` they respond with 404, as
     /// a server without the find API would.
@@ -110,6 +116,8 @@ impl Default for CrmSimConfig {
             quote_webhook_url: None,
             person_subtype: "مخاطب حقیقی".to_owned(),
             organization_subtype: "مخاطب حقوقی".to_owned(),
+            quote_subtype: "پیش فاکتور فروش".to_owned(),
+            quote_vat_percent: Decimal::from(9),
             duplicate_deliveries: 0,
             drop_webhooks: false,
             webhook_delay: Duration::ZERO,
@@ -225,6 +233,38 @@ impl CrmSim {
         result.is_ok()
     }
 
+    /// Creates a sales quote as a CRM user would, with line and header totals computed from
+    /// the lines, then sends the quote Insert webhook and waits for the deliveries (unless a
+    /// webhook delay is set).
+    ///
+    /// # Panics
+    ///
+    /// Panics when the quote is invalid: no lines, a count not above zero, a negative unit
+    /// price, or a discount outside `0..=count × unit_price`.
+    pub async fn create_quote(&self, quote: NewQuote) -> CrmId {
+        match control::create_quote(&self.state, &quote).await {
+            Ok(id) => id,
+            Err(reason) => panic!("CRM simulator rejected the new quote: {reason}"),
+        }
+    }
+
+    /// Changes a sales quote as a CRM user would: applies `edit`, moves `modifyDate`
+    /// forward, stamps the human user as modifier and sends the quote Update webhook.
+    /// Totals are stored as `edit` leaves them. Returns `false` when no quote has this id.
+    pub async fn edit_quote(&self, id: &CrmId, edit: impl FnOnce(&mut CrmQuote)) -> bool {
+        let result = control::edit_quote(&self.state, id, |quote| {
+            edit(quote);
+            Ok(())
+        })
+        .await;
+        result.is_ok()
+    }
+
+    /// Returns the stored sales quote with this id, as `quote/sales/get` would.
+    pub fn quote(&self, id: &CrmId) -> Option<CrmQuote> {
+        self.state.quote(id)
+    }
+
     /// Deletes an identity as a CRM user would and sends the Delete webhook. Returns
     /// `false` when no identity has this id.
     pub async fn delete_identity(&self, id: &CrmId) -> bool {
@@ -245,6 +285,19 @@ impl CrmSim {
     pub fn set_identity_webhook_url(&self, url: Option<Url>) {
         self.state
             .configure(|config| config.identity_webhook_url = url);
+    }
+
+    /// Sets the URL that receives sales quote webhooks. `None` stops them.
+    pub fn set_quote_webhook_url(&self, url: Option<Url>) {
+        self.state
+            .configure(|config| config.quote_webhook_url = url);
+    }
+
+    /// Sets the `subtype` of quote webhooks, the quote type's display name.
+    pub fn set_quote_subtype(&self, subtype: impl Into<String>) {
+        let subtype = subtype.into();
+        self.state
+            .configure(|config| config.quote_subtype = subtype);
     }
 
     /// Sets how many extra identical copies follow each webhook request.
@@ -306,11 +359,11 @@ impl CrmSim {
         self.state.expire_tokens();
     }
 
-    /// Sends the webhook for a record again without changing it (a re-delivery). Does
-    /// nothing for an id that was never stored.
+    /// Sends the webhook for a record (identity or sales quote) again without changing it
+    /// (a re-delivery). Does nothing for an id that was never stored.
     pub async fn redeliver_webhook(&self, id: &CrmId, event: &str) {
         if !control::redeliver(&self.state, id, event).await {
-            tracing::warn!(crm.id = %id, "CRM simulator has no identity with this id to redeliver");
+            tracing::warn!(crm.id = %id, "CRM simulator has no record with this id to redeliver");
         }
     }
 

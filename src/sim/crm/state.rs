@@ -13,16 +13,18 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::find::FindPlan;
+use super::quotes::{self, NewQuote};
 use super::records::{self, Record, Stamp};
 use super::token;
 use super::webhook::{self, WebhookBatch, WebhookDelivery};
 use super::{API_USER_ID, CrmSimConfig, HUMAN_USER_ID};
 use crate::crm::{
-    CrmId, CrmIdentitySummary, CrmObjectFields, CrmOrganization, CrmPerson, IdentityKind,
+    CrmId, CrmIdentitySummary, CrmObjectFields, CrmOrganization, CrmPerson, CrmQuote, IdentityKind,
 };
 
 const PERSON_FIXTURE: &str = include_str!("../fixtures/crm/person_get_response.json");
 const ORGANIZATION_FIXTURE: &str = include_str!("../fixtures/crm/organization_get_response.json");
+const QUOTE_FIXTURE: &str = include_str!("../fixtures/crm/quote_sales_get_response.json");
 
 /// Counts of what the simulator did since it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -39,6 +41,8 @@ pub struct CrmCounters {
     pub organization_updates: u64,
     /// `person/get` and `organization/get` calls that passed authentication, found or not.
     pub gets: u64,
+    /// `quote/sales/get` calls that passed authentication, found or not.
+    pub quote_gets: u64,
     /// `identity/search` calls that passed authentication.
     pub searches: u64,
     /// `person/find` and `organization/find` calls that passed authentication and
@@ -101,6 +105,8 @@ struct SimData {
     records: HashMap<CrmId, Record>,
     /// Ids in creation order, the order of search results.
     order: Vec<CrmId>,
+    /// Sales quotes in the `quote/sales/get` model.
+    quotes: HashMap<CrmId, CrmQuote>,
     /// Kinds of deleted identities, so that a Delete webhook can be sent again.
     deleted: HashMap<CrmId, IdentityKind>,
     /// Valid access tokens and when each expires.
@@ -126,6 +132,7 @@ impl SimState {
             config,
             records: HashMap::new(),
             order: Vec::new(),
+            quotes: HashMap::new(),
             deleted: HashMap::new(),
             tokens: HashMap::new(),
             failed_logins: 0,
@@ -150,8 +157,15 @@ impl SimState {
                         format!("organization fixture: {error}"),
                     )
                 })?;
+            let quote: CrmQuote = serde_json::from_str(QUOTE_FIXTURE).map_err(|error| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("quote fixture: {error}"),
+                )
+            })?;
             data.insert(Record::Person(person));
             data.insert(Record::Organization(organization));
+            data.insert_quote(quote);
         }
         Ok(Self {
             data: Mutex::new(data),
@@ -303,6 +317,48 @@ impl SimState {
 
     pub fn record_json(&self, id: &CrmId) -> Option<serde_json::Result<Value>> {
         self.lock().records.get(id).map(Record::to_json)
+    }
+
+    /// Returns the sales quote with this id, as `quote/sales/get` returns it, and counts the
+    /// call.
+    pub fn get_quote(&self, id: &CrmId) -> Option<CrmQuote> {
+        let mut data = self.lock();
+        data.counters.quote_gets += 1;
+        data.quotes.get(id).cloned()
+    }
+
+    pub fn quote(&self, id: &CrmId) -> Option<CrmQuote> {
+        self.lock().quotes.get(id).cloned()
+    }
+
+    /// Stores a new sales quote written by the human user, with its totals computed.
+    pub fn create_quote(&self, new: &NewQuote) -> Result<CrmId, String> {
+        let mut data = self.lock();
+        let id = CrmId(uuid::Uuid::new_v4().to_string());
+        let stamp = data.next_stamp();
+        let vat_percent = data.config.quote_vat_percent;
+        let quote = quotes::build_quote(new, id.clone(), stamp, HUMAN_USER_ID, vat_percent)?;
+        data.quotes.insert(id.clone(), quote);
+        Ok(id)
+    }
+
+    /// Applies `edit` to the sales quote with this id, then stamps it as changed by the
+    /// human user. The quote's id cannot change.
+    pub fn edit_quote(
+        &self,
+        id: &CrmId,
+        edit: impl FnOnce(&mut CrmQuote) -> Result<(), String>,
+    ) -> Result<(), EditError> {
+        let mut data = self.lock();
+        let mut edited = data.quotes.get(id).ok_or(EditError::NotFound)?.clone();
+        edit(&mut edited).map_err(EditError::Invalid)?;
+
+        let modified = data.next_stamp();
+        edited.object.crm_id = id.clone();
+        edited.object.modify_date = modified;
+        edited.object.modifier_id = Some(HUMAN_USER_ID.to_owned());
+        data.quotes.insert(id.clone(), edited);
+        Ok(())
     }
 
     /// Returns one zero-based page of identities in creation order whose nick name or
@@ -479,7 +535,25 @@ impl SimState {
         event: &str,
         writer: Writer,
     ) {
-        let Some(batch) = self.plan_webhook(id, kind, event, writer) else {
+        self.send_webhook(id, WebhookSource::Identity(kind), event, writer)
+            .await;
+    }
+
+    /// Sends the webhook for a change to a sales quote, if a quote webhook URL is set, and
+    /// waits for the deliveries unless a webhook delay is set.
+    pub async fn notify_quote(self: &Arc<Self>, id: &CrmId, event: &str) {
+        self.send_webhook(id, WebhookSource::Quote, event, Writer::EditApi)
+            .await;
+    }
+
+    async fn send_webhook(
+        self: &Arc<Self>,
+        id: &CrmId,
+        source: WebhookSource,
+        event: &str,
+        writer: Writer,
+    ) {
+        let Some(batch) = self.plan_webhook(id, source, event, writer) else {
             return;
         };
         if writer == Writer::Api || !batch.delay.is_zero() {
@@ -493,7 +567,7 @@ impl SimState {
     fn plan_webhook(
         &self,
         id: &CrmId,
-        kind: IdentityKind,
+        source: WebhookSource,
         event: &str,
         writer: Writer,
     ) -> Option<WebhookBatch> {
@@ -502,8 +576,20 @@ impl SimState {
         if writer == Writer::Api && !config.webhooks_on_api_writes {
             return None;
         }
-        let configured: Url = config.identity_webhook_url.clone()?;
-        let query = webhook::webhook_query(event, id, "Identity", config.subtype(kind));
+        let (configured, record_type, subtype) = match source {
+            WebhookSource::Identity(kind) => (
+                config.identity_webhook_url.as_ref(),
+                "Identity",
+                config.subtype(kind),
+            ),
+            WebhookSource::Quote => (
+                config.quote_webhook_url.as_ref(),
+                "Quote",
+                config.quote_subtype.as_str(),
+            ),
+        };
+        let configured: Url = configured?.clone();
+        let query = webhook::webhook_query(event, id, record_type, subtype);
         let batch = WebhookBatch {
             url: webhook::webhook_url(&configured, &query),
             event: event.to_owned(),
@@ -551,7 +637,19 @@ impl SimState {
     }
 }
 
+/// Kind of record a webhook is about, which picks its URL, `type` and `subtype`.
+#[derive(Debug, Clone, Copy)]
+enum WebhookSource {
+    Identity(IdentityKind),
+    Quote,
+}
+
 impl SimData {
+    fn insert_quote(&mut self, quote: CrmQuote) {
+        self.last_stamp = self.last_stamp.max(quote.object.modify_date);
+        self.quotes.insert(quote.id().clone(), quote);
+    }
+
     fn insert(&mut self, record: Record) {
         let id = record.object().crm_id.clone();
         self.last_stamp = self.last_stamp.max(record.object().modify_date);

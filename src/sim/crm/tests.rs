@@ -966,3 +966,365 @@ async fn writes_stamp_strictly_increasing_modify_dates() {
     }
     sim.stop().await;
 }
+
+const QUOTE_ID: &str = "e1ede8e5-4a54-4ad8-8c72-be9a955348a7";
+const QUOTE_FIXTURE: &str = include_str!("../fixtures/crm/quote_sales_get_response.json");
+
+/// Compares two JSON texts value for value. Object keys may come in any order, and
+/// numbers must match as text, so `100000.00` differs from `100000.0`. Keys that only
+/// `actual` has must be `null`.
+fn assert_same_json(actual: &str, expected: &str, path: &str) {
+    use serde_json::value::RawValue;
+
+    let actual_value: Value = serde_json::from_str(actual).unwrap();
+    let expected_value: Value = serde_json::from_str(expected).unwrap();
+    match (&actual_value, &expected_value) {
+        (Value::Object(_), Value::Object(_)) => {
+            let actual: HashMap<String, Box<RawValue>> = serde_json::from_str(actual).unwrap();
+            let expected: HashMap<String, Box<RawValue>> = serde_json::from_str(expected).unwrap();
+            for (key, expected_field) in &expected {
+                let actual_field = actual
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{path}.{key} is missing"));
+                assert_same_json(
+                    actual_field.get(),
+                    expected_field.get(),
+                    &format!("{path}.{key}"),
+                );
+            }
+            for (key, actual_field) in &actual {
+                if !expected.contains_key(key) {
+                    assert_eq!(
+                        actual_field.get(),
+                        "null",
+                        "{path}.{key} is not in the fixture"
+                    );
+                }
+            }
+        }
+        (Value::Array(_), Value::Array(_)) => {
+            let actual: Vec<Box<RawValue>> = serde_json::from_str(actual).unwrap();
+            let expected: Vec<Box<RawValue>> = serde_json::from_str(expected).unwrap();
+            assert_eq!(actual.len(), expected.len(), "length of {path}");
+            for (index, (actual, expected)) in actual.iter().zip(&expected).enumerate() {
+                assert_same_json(actual.get(), expected.get(), &format!("{path}[{index}]"));
+            }
+        }
+        (Value::Number(_), Value::Number(_)) => {
+            assert_eq!(actual.trim(), expected.trim(), "number at {path}");
+        }
+        _ => assert_eq!(actual_value, expected_value, "value at {path}"),
+    }
+}
+
+fn sample_quote(identity_id: &CrmId) -> NewQuote {
+    use rust_decimal::Decimal;
+
+    NewQuote {
+        identity_id: identity_id.clone(),
+        type_code: "PI_5".to_owned(),
+        subject: "پیش فاکتور آزمایشی".to_owned(),
+        description: String::new(),
+        lines: vec![
+            NewQuoteLine {
+                product_code: "P-1001".to_owned(),
+                product_name: "کالای نمونه یک".to_owned(),
+                unit_name: "عدد".to_owned(),
+                count: Decimal::from(2),
+                unit_price: Decimal::from(1_400_000),
+                discount: Decimal::ZERO,
+            },
+            NewQuoteLine {
+                product_code: "P-2040".to_owned(),
+                product_name: "کالای نمونه دو".to_owned(),
+                unit_name: "متر".to_owned(),
+                count: Decimal::new(35, 1),
+                unit_price: Decimal::from(200_000),
+                discount: Decimal::from(70_000),
+            },
+        ],
+    }
+}
+
+async fn start_sim_with_quote_receiver() -> (CrmSim, HookReceiver) {
+    let receiver = HookReceiver::start().await;
+    let sim = start_sim(CrmSimConfig::default()).await;
+    sim.set_quote_webhook_url(Some(receiver.url.clone()));
+    (sim, receiver)
+}
+
+#[actix_rt::test]
+async fn api_quote_get_matches_fixture() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+
+    let response = api
+        .http
+        .post(
+            api.base_url
+                .join("api/v2/crmobject/quote/sales/get")
+                .unwrap(),
+        )
+        .bearer_auth(&api.token)
+        .json(&json!({ "id": QUOTE_ID }))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status().as_u16(), 200);
+    let body = response.text().await.unwrap();
+    assert!(body.contains(r#""totalValue":3500000.00"#), "{body}");
+    assert!(body.contains(r#""count":2.0000"#), "{body}");
+    assert_same_json(&body, QUOTE_FIXTURE, "quote");
+    assert_eq!(sim.counters().quote_gets, 1);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn api_quote_get_needs_token_and_known_id() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+
+    let (unknown_status, unknown_body) = api
+        .post(
+            "api/v2/crmobject/quote/sales/get",
+            json!({"id": "00000000-0000-0000-0000-000000000000"}),
+        )
+        .await;
+    sim.expire_tokens();
+    let (expired_status, _) = api
+        .post(
+            "api/v2/crmobject/quote/sales/get",
+            json!({ "id": QUOTE_ID }),
+        )
+        .await;
+
+    assert_eq!(unknown_status, 404);
+    assert_eq!(unknown_body["code"], 404);
+    assert_eq!(expired_status, 401);
+    assert_eq!(sim.counters().quote_gets, 1);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn create_quote_computes_totals() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let customer = CrmId::from("4bb1e60b-eb1b-46de-a8d3-e49ddb316e19");
+
+    let id = sim.create_quote(sample_quote(&customer)).await;
+
+    let quote = sim.quote(&id).unwrap();
+    let discounted = &quote.details[1];
+    assert_eq!(discounted.count.to_string(), "3.5000");
+    assert_eq!(discounted.total_unit_price.to_string(), "700000.00");
+    assert_eq!(discounted.total_discount.to_string(), "70000.00");
+    assert_eq!(discounted.discount_percent.to_string(), "10.0");
+    assert_eq!(discounted.total_vat.to_string(), "56700.00");
+    assert_eq!(discounted.final_unit_price.to_string(), "196200.00");
+    assert_eq!(quote.details[0].total_vat.to_string(), "252000.00");
+    assert_eq!(quote.details[0].final_unit_price.to_string(), "1526000.00");
+    assert_eq!(quote.total_value.to_string(), "3500000.00");
+    assert_eq!(quote.discount.to_string(), "70000.00");
+    assert_eq!(quote.vat.to_string(), "308700.00");
+    assert_eq!(quote.toll.to_string(), "0.00");
+    assert_eq!(quote.final_value.to_string(), "3738700.00");
+    assert_eq!(quote.vat_percent.to_string(), "9");
+    assert_eq!(quote.customer_id(), Some(&customer));
+    assert_eq!(quote.object.crm_object_type_code.as_deref(), Some("PI_5"));
+    assert_eq!(quote.object.creator_id.as_deref(), Some(HUMAN_USER_ID));
+    assert_eq!(quote.object.creat_date, quote.object.modify_date);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn quote_webhook_has_type_and_subtype() {
+    let (sim, receiver) = start_sim_with_quote_receiver().await;
+    let customer = CrmId::from("4bb1e60b-eb1b-46de-a8d3-e49ddb316e19");
+
+    let id = sim.create_quote(sample_quote(&customer)).await;
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    let hook = &received[0];
+    assert_eq!(hook.method, "GET");
+    assert_eq!(hook.params["event"], "Insert");
+    assert_eq!(hook.params["id"], id.as_str());
+    assert_eq!(hook.params["type"], "Quote");
+    assert_eq!(hook.params["subtype"], "پیش فاکتور فروش");
+    assert_eq!(
+        hook.raw_query,
+        webhook_query("Insert", &id, "Quote", "پیش فاکتور فروش")
+    );
+    assert_eq!(sim.webhook_log().len(), 1);
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn edit_quote_fires_update_and_moves_modify_date() {
+    let (sim, receiver) = start_sim_with_quote_receiver().await;
+    let id = CrmId::from(QUOTE_ID);
+    let before = sim.quote(&id).unwrap();
+
+    let edited = sim
+        .edit_quote(&id, |quote| quote.number = "7".to_owned())
+        .await;
+
+    assert!(edited);
+    let after = sim.quote(&id).unwrap();
+    assert_eq!(after.number, "7");
+    assert!(after.object.modify_date > before.object.modify_date);
+    assert_eq!(after.object.modifier_id.as_deref(), Some(HUMAN_USER_ID));
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].params["event"], "Update");
+    assert_eq!(received[0].params["type"], "Quote");
+    assert_eq!(received[0].params["id"], QUOTE_ID);
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn edit_of_unknown_quote_is_false() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+
+    let edited = sim.edit_quote(&CrmId::from("missing"), |_| {}).await;
+
+    assert!(!edited);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn quote_webhook_uses_delivery_knobs() {
+    let (sim, receiver) = start_sim_with_quote_receiver().await;
+    sim.set_duplicate_deliveries(2);
+    sim.set_quote_subtype("پیش فاکتور کالا");
+    let id = CrmId::from(QUOTE_ID);
+
+    sim.redeliver_webhook(&id, "Update").await;
+    sim.set_drop_webhooks(true);
+    sim.redeliver_webhook(&id, "Update").await;
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 3);
+    assert!(
+        received
+            .iter()
+            .all(|hook| hook.params["subtype"] == "پیش فاکتور کالا")
+    );
+    assert!(received.iter().all(|hook| hook.params["type"] == "Quote"));
+    assert_eq!(sim.counters().webhooks_sent, 3);
+    assert_eq!(sim.counters().webhooks_dropped, 1);
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn identity_webhook_url_does_not_get_quotes() {
+    let (sim, receiver) = start_sim_with_receiver(CrmSimConfig::default()).await;
+
+    sim.redeliver_webhook(&CrmId::from(QUOTE_ID), "Update")
+        .await;
+
+    assert!(receiver.received().is_empty());
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn http_edit_api_creates_and_patches_quote() {
+    let (sim, receiver) = start_sim_with_quote_receiver().await;
+    let http = reqwest::Client::new();
+    let base_url = sim.base_url();
+    let line = json!({
+        "product_code": "P-1", "product_name": "کالا", "unit_name": "عدد",
+        "count": 1.0000, "unit_price": 100000.00, "discount": 0
+    });
+
+    let created = http
+        .post(base_url.join("sim/quotes").unwrap())
+        .json(&json!({
+            "identity_id": "4bb1e60b-eb1b-46de-a8d3-e49ddb316e19",
+            "type_code": "PI_5",
+            "subject": "آزمایش",
+            "lines": [line],
+        }))
+        .send()
+        .await
+        .unwrap();
+    let created_status = created.status().as_u16();
+    let id = created.json::<Value>().await.unwrap()["crmId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patched = http
+        .post(base_url.join(&format!("sim/quotes/{id}")).unwrap())
+        .json(&json!({ "lines": [line, line] }))
+        .send()
+        .await
+        .unwrap();
+    let invalid = http
+        .post(base_url.join(&format!("sim/quotes/{id}")).unwrap())
+        .json(
+            &json!({ "lines": [{ "product_code": "P-1", "product_name": "x",
+            "unit_name": "عدد", "count": 0, "unit_price": 1 }] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    let unknown = http
+        .post(base_url.join("sim/quotes/missing").unwrap())
+        .json(&json!({ "subject": "x" }))
+        .send()
+        .await
+        .unwrap();
+    let fetched = http
+        .get(base_url.join(&format!("sim/quotes/{id}")).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert_eq!(created_status, 201);
+    assert_eq!(patched.status().as_u16(), 200);
+    assert_eq!(invalid.status().as_u16(), 400);
+    assert_eq!(unknown.status().as_u16(), 404);
+    assert!(fetched.contains(r#""totalValue":200000.00"#), "{fetched}");
+    assert!(fetched.contains(r#""finalValue":218000.00"#), "{fetched}");
+    let events: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|hook| hook.params["event"].clone())
+        .collect();
+    assert_eq!(events, ["Insert", "Update"]);
+    sim.stop().await;
+    receiver.stop().await;
+}
+
+#[actix_rt::test]
+async fn http_knobs_set_quote_webhook() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let http = reqwest::Client::new();
+
+    let knobs: Value = http
+        .post(sim.base_url().join("sim/knobs").unwrap())
+        .json(&json!({
+            "quote_webhook_url": "http://127.0.0.1:9/webhook/crm/quote",
+            "quote_subtype": "پیش فاکتور کالا",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        knobs["quote_webhook_url"],
+        "http://127.0.0.1:9/webhook/crm/quote"
+    );
+    assert_eq!(knobs["quote_subtype"], "پیش فاکتور کالا");
+    sim.stop().await;
+}
