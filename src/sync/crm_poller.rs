@@ -19,6 +19,7 @@ use chrono::NaiveDateTime;
 use tokio::sync::Mutex;
 
 use super::customer::CrmRecord;
+use super::leadership;
 use super::messages::{JobsAvailable, ReleaseLeadership};
 use super::supervision::{ActorRegistry, catch_panic};
 use super::{ENTITY_CUSTOMER, SCOPE_ALL};
@@ -153,15 +154,8 @@ impl Handler<ReleaseLeadership> for CrmPoller {
     fn handle(&mut self, _: ReleaseLeadership, _ctx: &mut Self::Context) -> Self::Result {
         let state = self.state.clone();
         Box::pin(async move {
-            let leadership = state.lock().await.leadership.take();
-            if let Some(leadership) = leadership {
-                match leadership.release().await {
-                    Ok(()) => tracing::info!("CRM poller released its leadership"),
-                    Err(error) => {
-                        tracing::warn!(error = %error, "CRM poller could not release its leadership")
-                    }
-                }
-            }
+            let slot = state.lock().await.leadership.take();
+            leadership::release(slot, LEADERSHIP).await;
         })
     }
 }
@@ -215,7 +209,15 @@ async fn poll_once(cycle: Cycle) -> Result<Outcome, PollError> {
         return Ok(Outcome::Paused);
     }
     let mut state = cycle.state.lock().await;
-    if !hold_leadership(&cycle, &mut state).await? {
+    let held = leadership::hold(
+        &cycle.store,
+        &mut state.leadership,
+        LEADERSHIP,
+        &cycle.holder,
+        cycle.interval,
+    )
+    .await?;
+    if !held.may_poll() {
         return Ok(Outcome::StandingBy);
     }
 
@@ -244,25 +246,6 @@ async fn poll_once(cycle: Cycle) -> Result<Outcome, PollError> {
         state.last_scan = Some(Instant::now());
     }
     Ok(Outcome::Polled { queued })
-}
-
-async fn hold_leadership(cycle: &Cycle, state: &mut PollState) -> Result<bool, StoreError> {
-    if let Some(leadership) = state.leadership.as_mut() {
-        if leadership.renew().await? {
-            return Ok(true);
-        }
-        tracing::warn!("CRM poller lost its leadership");
-        state.leadership = None;
-    }
-    let ttl = cycle
-        .interval
-        .saturating_mul(3)
-        .max(Duration::from_secs(30));
-    state.leadership = cycle.store.try_lead(LEADERSHIP, &cycle.holder, ttl).await?;
-    if state.leadership.is_some() {
-        tracing::info!("CRM poller took the leadership");
-    }
-    Ok(state.leadership.is_some())
 }
 
 fn cursor_name(kind: IdentityKind) -> String {

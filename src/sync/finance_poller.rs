@@ -14,6 +14,7 @@ use actix::prelude::*;
 use tokio::sync::Mutex;
 
 use super::finance_diff::{FinanceDiff, diff_contacts};
+use super::leadership;
 use super::messages::{JobsAvailable, ReleaseLeadership};
 use super::supervision::{ActorRegistry, catch_panic};
 use super::{ENTITY_CUSTOMER, SCOPE_ALL};
@@ -177,15 +178,8 @@ impl Handler<ReleaseLeadership> for FinancePoller {
     fn handle(&mut self, _: ReleaseLeadership, _ctx: &mut Self::Context) -> Self::Result {
         let state = self.state.clone();
         Box::pin(async move {
-            let leadership = state.lock().await.leadership.take();
-            if let Some(leadership) = leadership {
-                match leadership.release().await {
-                    Ok(()) => tracing::info!("finance poller released its leadership"),
-                    Err(error) => {
-                        tracing::warn!(error = %error, "finance poller could not release its leadership")
-                    }
-                }
-            }
+            let slot = state.lock().await.leadership.take();
+            leadership::release(slot, LEADERSHIP).await;
         })
     }
 }
@@ -230,8 +224,14 @@ async fn poll_once(
         return Ok(Cycle::Paused);
     }
     let mut state = state.lock().await;
-    if !hold_leadership(&store, &mut state, &holder, interval).await? {
+    let held =
+        leadership::hold(&store, &mut state.leadership, LEADERSHIP, &holder, interval).await?;
+    if !held.may_poll() {
         return Ok(Cycle::StandingBy);
+    }
+    if held == leadership::Held::Taken {
+        // Another instance may have polled meanwhile: reload the checksums it stored.
+        state.seen = None;
     }
 
     let contacts = siagh.get_all_contacts().await?;
@@ -276,30 +276,6 @@ async fn poll_once(
     } else {
         Ok(Cycle::Polled { changes })
     }
-}
-
-/// Takes or confirms the leadership; returns whether this instance may poll.
-async fn hold_leadership(
-    store: &Store,
-    state: &mut PollState,
-    holder: &str,
-    interval: Duration,
-) -> Result<bool, StoreError> {
-    if let Some(leadership) = state.leadership.as_mut() {
-        if leadership.renew().await? {
-            return Ok(true);
-        }
-        tracing::warn!("finance poller lost its leadership; checksums reload when it returns");
-        state.leadership = None;
-        state.seen = None;
-    }
-    // A lease outlives a few missed cycles, so a slow poll does not hand over the leadership.
-    let ttl = interval.saturating_mul(3).max(Duration::from_secs(30));
-    state.leadership = store.try_lead(LEADERSHIP, holder, ttl).await?;
-    if state.leadership.is_some() {
-        tracing::info!("finance poller took the leadership");
-    }
-    Ok(state.leadership.is_some())
 }
 
 /// Builds one job per changed contact. A linked contact's job uses the CRM id as its record

@@ -11,6 +11,7 @@ pub mod customer_number;
 pub mod finance_diff;
 pub mod finance_poller;
 pub mod fiscal_year;
+pub mod leadership;
 pub mod merge;
 pub mod messages;
 pub mod names;
