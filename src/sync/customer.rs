@@ -146,11 +146,30 @@ impl CustomerSync {
     /// Runs one job and settles it in the store: completed, dead-lettered, or handed back for
     /// a retry.
     pub async fn run(&self, job: &Job) -> JobOutcome {
+        <Self as super::orchestrator::JobRunner>::run(self, job).await
+    }
+}
+
+impl super::orchestrator::JobRunner for CustomerSync {
+    const ENTITY: &'static str = ENTITY_CUSTOMER;
+    const ACTOR_NAME: &'static str = "customer_orchestrator";
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn settings(&self) -> &SyncSettings {
+        &self.settings
+    }
+
+    async fn run(&self, job: &Job) -> JobOutcome {
         let span = tracing::info_span!("sync_job", job.id = job.id, crm.id = %job.record_id,
             job.attempt = job.attempts + 1, entity = ENTITY_CUSTOMER);
         self.run_job(job).instrument(span).await
     }
+}
 
+impl CustomerSync {
     async fn run_job(&self, job: &Job) -> JobOutcome {
         let started = Instant::now();
         let result = self.sync(job, started).await;

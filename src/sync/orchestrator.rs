@@ -1,24 +1,37 @@
-//! The customer Orchestrator actor: claims customer jobs from the store and runs them, jobs of
-//! different records concurrently up to a limit, jobs of one record one at a time.
+//! The Orchestrator actor, one per entity (customers, quotes): claims the entity's jobs from
+//! the store and runs them, jobs of different records concurrently up to a limit, jobs of one
+//! record one at a time.
 //!
 //! The actor's state is only bookkeeping of work in flight. When it restarts after a panic it
 //! releases the jobs it had leased, so every accepted job runs again from the store.
 
 use actix::prelude::*;
 
-use super::ENTITY_CUSTOMER;
-use super::customer::{CustomerSync, JobOutcome};
+use super::customer::JobOutcome;
+use crate::config::SyncSettings;
+use crate::store::Store;
 use super::messages::{JobsAvailable, PauseChanged, ScheduleRetry};
 use super::supervision::{ActorRegistry, catch_panic};
 use crate::store::Job;
 
-pub const ACTOR_NAME: &str = "customer_orchestrator";
+/// What an orchestrator runs: one sync step per job of one entity.
+pub trait JobRunner: Clone + Unpin + 'static {
+    /// Entity whose jobs this runner takes, e.g. `customer`.
+    const ENTITY: &'static str;
+    /// Actor name in `/admin/status`.
+    const ACTOR_NAME: &'static str;
 
-pub struct CustomerOrchestrator {
-    sync: CustomerSync,
+    fn store(&self) -> &Store;
+    fn settings(&self) -> &SyncSettings;
+    /// Runs one job and settles it in the store, or hands it back for a retry.
+    fn run(&self, job: &Job) -> impl std::future::Future<Output = JobOutcome>;
+}
+
+pub struct Orchestrator<R: JobRunner> {
+    sync: R,
     retry: Option<Recipient<ScheduleRetry>>,
     registry: ActorRegistry,
-    /// Lease owner name of this process's customer jobs.
+    /// Lease owner name of this process's jobs of the entity.
     worker_id: String,
     max_in_flight: usize,
     in_flight: usize,
@@ -31,9 +44,12 @@ pub struct CustomerOrchestrator {
     claim_failing: bool,
 }
 
-impl CustomerOrchestrator {
-    pub fn new(sync: CustomerSync, registry: ActorRegistry, worker_id: String) -> Self {
-        registry.register(ACTOR_NAME);
+/// The orchestrator of customer jobs.
+pub type CustomerOrchestrator = Orchestrator<super::customer::CustomerSync>;
+
+impl<R: JobRunner> Orchestrator<R> {
+    pub fn new(sync: R, registry: ActorRegistry, worker_id: String) -> Self {
+        registry.register(R::ACTOR_NAME);
         let max_in_flight = sync.settings().max_concurrent_jobs;
         Self {
             sync,
@@ -67,7 +83,7 @@ impl CustomerOrchestrator {
         let lease = self.sync.settings().lease;
         let claim = async move {
             store
-                .claim_jobs(ENTITY_CUSTOMER, &worker, free as i64, lease)
+                .claim_jobs(R::ENTITY, &worker, free as i64, lease)
                 .await
         };
         ctx.spawn(claim.into_actor(self).map(move |claimed, act, ctx| {
@@ -79,15 +95,15 @@ impl CustomerOrchestrator {
                 Ok(jobs) => jobs,
                 Err(error) => {
                     if !act.claim_failing {
-                        tracing::warn!(error = %error,
-                            "could not claim customer jobs; retrying on every poll");
+                        tracing::warn!(error = %error, entity = R::ENTITY,
+                            "could not claim jobs; retrying on every poll");
                     }
                     act.claim_failing = true;
                     return;
                 }
             };
             if act.claim_failing {
-                tracing::info!("claiming customer jobs works again");
+                tracing::info!(entity = R::ENTITY, "claiming jobs works again");
                 act.claim_failing = false;
             }
             let claimed_all = jobs.len() == free;
@@ -102,7 +118,7 @@ impl CustomerOrchestrator {
 
     fn start_job(&mut self, job: Job, ctx: &mut Context<Self>) {
         self.in_flight += 1;
-        self.registry.touch(ACTOR_NAME);
+        self.registry.touch(R::ACTOR_NAME);
         let generation = self.generation;
         let sync = self.sync.clone();
         let work = catch_panic(async move {
@@ -114,13 +130,14 @@ impl CustomerOrchestrator {
                 return;
             }
             act.in_flight = act.in_flight.saturating_sub(1);
-            act.registry.touch(ACTOR_NAME);
+            act.registry.touch(R::ACTOR_NAME);
             match result {
                 Ok((job, JobOutcome::Retry { error })) => act.schedule_retry(&job, error),
                 Ok((_, JobOutcome::Finished)) => {}
                 Err(panic) => {
-                    tracing::error!(error = %panic, "customer orchestrator panicked; restarting it");
-                    act.registry.record_panic(ACTOR_NAME, &panic);
+                    tracing::error!(error = %panic, entity = R::ENTITY,
+                        "orchestrator panicked; restarting it");
+                    act.registry.record_panic(R::ACTOR_NAME, &panic);
                     ctx.stop();
                     return;
                 }
@@ -144,7 +161,7 @@ impl CustomerOrchestrator {
     }
 }
 
-impl Actor for CustomerOrchestrator {
+impl<R: JobRunner> Actor for Orchestrator<R> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -158,7 +175,7 @@ impl Actor for CustomerOrchestrator {
                 Ok(count) => {
                     tracing::info!(
                         jobs = count,
-                        "released customer jobs left from before a restart"
+                        "released jobs left from before a restart"
                     )
                 }
                 Err(error) => tracing::warn!(error = %error, "could not release leased jobs"),
@@ -171,22 +188,22 @@ impl Actor for CustomerOrchestrator {
             act.fill_slots(ctx)
         });
         tracing::info!(worker = %self.worker_id, max_in_flight = self.max_in_flight,
-            "customer orchestrator started");
+            entity = R::ENTITY, "orchestrator started");
     }
 }
 
-impl Supervised for CustomerOrchestrator {
+impl<R: JobRunner> Supervised for Orchestrator<R> {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        self.registry.record_restart(ACTOR_NAME);
+        self.registry.record_restart(R::ACTOR_NAME);
         self.generation += 1;
         self.in_flight = 0;
         self.claiming = false;
         self.wake_again = false;
-        tracing::warn!("customer orchestrator restarting");
+        tracing::warn!(entity = R::ENTITY, "orchestrator restarting");
     }
 }
 
-impl Handler<JobsAvailable> for CustomerOrchestrator {
+impl<R: JobRunner> Handler<JobsAvailable> for Orchestrator<R> {
     type Result = ();
 
     fn handle(&mut self, _: JobsAvailable, ctx: &mut Self::Context) {
@@ -194,7 +211,7 @@ impl Handler<JobsAvailable> for CustomerOrchestrator {
     }
 }
 
-impl Handler<PauseChanged> for CustomerOrchestrator {
+impl<R: JobRunner> Handler<PauseChanged> for Orchestrator<R> {
     type Result = ();
 
     fn handle(&mut self, change: PauseChanged, ctx: &mut Self::Context) {
@@ -211,7 +228,7 @@ impl Handler<PauseChanged> for CustomerOrchestrator {
 #[rtype(result = "()")]
 pub struct ConnectRetry(pub Recipient<ScheduleRetry>);
 
-impl Handler<ConnectRetry> for CustomerOrchestrator {
+impl<R: JobRunner> Handler<ConnectRetry> for Orchestrator<R> {
     type Result = ();
 
     fn handle(&mut self, ConnectRetry(retry): ConnectRetry, _ctx: &mut Self::Context) {
