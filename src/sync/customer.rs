@@ -115,6 +115,9 @@ impl CrmRecord {
     }
 }
 
+/// Most recent links checked for a create still in flight on the other side.
+pub(super) const UNFINISHED_LINKS_CHECKED: i64 = 1_000;
+
 /// Iran's offset from UTC (+03:30), which it has kept all year since 2022.
 const IRAN_UTC_OFFSET_SECS: i32 = 3 * 3600 + 30 * 60;
 
@@ -243,11 +246,39 @@ impl CustomerSync {
                 self.reconcile(job, &link, code, crm, siagh, started).await
             }
             Some(link) => {
-                self.resolve_unfinished_create(job, &customer, &link, started)
-                    .await
+                let result = self
+                    .resolve_unfinished_create(job, &customer, &link, started)
+                    .await;
+                // A create left for review must not look in flight to the other direction.
+                if let Err(SyncError::NeedsReview { reason }) = &result {
+                    self.store.mark_uncertain(link.id, reason).await?;
+                }
+                result
             }
-            None => self.create(job, &customer, started).await,
+            None => {
+                // The CRM's webhook for a record the engine itself just created from Siagh
+                // can arrive before that create stored its link; creating a Siagh contact
+                // for it would duplicate the contact.
+                if self.siagh_side_create_in_flight().await? {
+                    return Err(SyncError::Busy {
+                        reason: "a Siagh-side create is still settling; this CRM record may be \
+                                 its result"
+                            .to_owned(),
+                    });
+                }
+                self.create(job, &customer, started).await
+            }
         }
+    }
+
+    /// Returns whether a create from Siagh into the CRM has started and not stored its CRM id.
+    async fn siagh_side_create_in_flight(&self) -> Result<bool, SyncError> {
+        Ok(self
+            .store
+            .links(ENTITY_CUSTOMER, UNFINISHED_LINKS_CHECKED)
+            .await?
+            .into_iter()
+            .any(|link| link.state == "creating" && link.crm_id.is_none()))
     }
 
     /// Reads the Siagh side of a linked customer fresh, so a Siagh edit the poller has not seen

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::canonical::{Customer, CustomerKind};
-use super::customer::{CrmRecord, CustomerSync, SyncError};
+use super::customer::{CrmRecord, CustomerSync, SyncError, UNFINISHED_LINKS_CHECKED};
 use super::customer_number::customer_number_from_code;
 use super::finance_diff::SiaghChange;
 use super::reconcile::{CrmSide, SiaghSide};
@@ -13,9 +13,6 @@ use super::{ENTITY_CUSTOMER, crm_write, normalize};
 use crate::crm::CrmId;
 use crate::siagh::SiaghCode;
 use crate::store::{FinishedSync, Job, Link};
-
-/// Most recent links checked for a CRM-side create still in flight.
-const UNFINISHED_LINKS_CHECKED: i64 = 1_000;
 
 impl CustomerSync {
     pub(super) async fn sync_from_siagh(
@@ -65,8 +62,14 @@ impl CustomerSync {
                 self.reconcile(job, &link, code, crm, siagh, started).await
             }
             Some(link) => {
-                self.resolve_unfinished_crm_create(job, code, change.customer, &link, started)
-                    .await
+                let result = self
+                    .resolve_unfinished_crm_create(job, code, change.customer, &link, started)
+                    .await;
+                // A create left for review must not look in flight to the other direction.
+                if let Err(SyncError::NeedsReview { reason }) = &result {
+                    self.store.mark_uncertain(link.id, reason).await?;
+                }
+                result
             }
             None => {
                 // A CRM-side create that has reached Siagh but not yet stored its link looks

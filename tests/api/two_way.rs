@@ -19,6 +19,7 @@ on_both_backends!(
     party_type_change_goes_to_review,
     siagh_create_waits_for_a_settling_crm_create,
     crm_edit_keeps_an_inactive_contact_inactive,
+    crm_create_waits_for_a_settling_siagh_create,
 );
 
 /// Poll interval of these tests; "ten poll cycles" below means ten of these.
@@ -497,5 +498,59 @@ async fn crm_edit_keeps_an_inactive_contact_inactive(backend: Backend) {
         crm_updates,
         "nothing to write to the CRM"
     );
+    app.shutdown().await;
+}
+
+async fn crm_create_waits_for_a_settling_siagh_create(backend: Backend) {
+    let config = TestConfig {
+        engine: Box::new(|settings| settings.sync.max_attempts = 1_000),
+        ..TestConfig::default()
+    };
+    let app = spawn_app_with(backend, config).await;
+    // A Siagh-side create whose CRM answer has not been stored yet.
+    let intent = app
+        .store
+        .begin_create_from_siagh("customer", "8403", "person", "attempt-1")
+        .await
+        .unwrap();
+
+    let id = app.crm.create_person(person(540, "در راه")).await;
+    let store = app.store.clone();
+    let record = id.0.clone();
+    wait_until("the CRM-side job waits", Duration::from_secs(10), || {
+        let store = store.clone();
+        let record = record.clone();
+        async move {
+            let filter = siagh_sync::store::LogFilter {
+                record_id: Some(record),
+                action: Some("retry_scheduled".into()),
+                ..siagh_sync::store::LogFilter::default()
+            };
+            !store.log_entries(filter).await.unwrap().is_empty()
+        }
+    })
+    .await;
+    assert_eq!(
+        app.siagh.counters().contact_creates,
+        0,
+        "nothing created while it settles"
+    );
+
+    app.store
+        .mark_uncertain(intent.id, "left for review")
+        .await
+        .unwrap();
+    wait_until(
+        "the person reaches Siagh",
+        Duration::from_secs(10),
+        || async {
+            app.link(&id)
+                .await
+                .is_some_and(|link| link.state == "linked")
+        },
+    )
+    .await;
+
+    assert_eq!(app.siagh.counters().contact_creates, 1);
     app.shutdown().await;
 }
