@@ -37,6 +37,7 @@ pub const VARIABLES: &[&str] = &[
     "CRM_POLL_INTERVAL_SECS",
     "CRM_FULL_SCAN_INTERVAL_SECS",
     "CONFLICT_POLICY",
+    "QUOTE_SALE_MODELS",
 ];
 
 /// SQLite file used when `DATABASE_URL` is not set.
@@ -157,6 +158,8 @@ pub struct SyncSettings {
     pub crm_full_scan_interval: Duration,
     /// Which side wins a customer field changed on both sides since the last sync.
     pub conflict_policy: crate::sync::merge::ConflictPolicy,
+    /// Siagh sale model of each CRM quote type code that does not follow `PI_<n>`.
+    pub quote_sale_models: HashMap<String, String>,
 }
 
 impl Default for SyncSettings {
@@ -174,6 +177,7 @@ impl Default for SyncSettings {
             crm_poll_interval: Some(Duration::from_secs(DEFAULT_CRM_POLL_INTERVAL_SECS)),
             crm_full_scan_interval: Duration::from_secs(DEFAULT_CRM_FULL_SCAN_INTERVAL_SECS),
             conflict_policy: crate::sync::merge::ConflictPolicy::default(),
+            quote_sale_models: HashMap::new(),
         }
     }
 }
@@ -252,6 +256,7 @@ impl Settings {
                 "CRM_FULL_SCAN_INTERVAL_SECS",
                 DEFAULT_CRM_FULL_SCAN_INTERVAL_SECS,
             )?),
+            quote_sale_models: sale_model_table(&source)?,
             conflict_policy: match source.optional("CONFLICT_POLICY") {
                 None => defaults.conflict_policy,
                 Some(raw) => raw.parse().map_err(|reason| ConfigError::Invalid {
@@ -449,6 +454,30 @@ fn admin_token(source: &Source<'_>) -> Result<SecretString, ConfigError> {
         });
     }
     Ok(token.into())
+}
+
+/// Reads `QUOTE_SALE_MODELS`: `type code=sale model` pairs separated by `;`.
+fn sale_model_table(source: &Source<'_>) -> Result<HashMap<String, String>, ConfigError> {
+    let Some(raw) = source.optional("QUOTE_SALE_MODELS") else {
+        return Ok(HashMap::new());
+    };
+    split_list(raw)
+        .into_iter()
+        .map(|entry| {
+            let (code, model) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
+            let (code, model) = (code.trim(), model.trim());
+            if code.is_empty() || model.is_empty() || !model.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError::Invalid {
+                    name: "QUOTE_SALE_MODELS",
+                    value: entry.clone(),
+                    reason: "expected `type code=sale model number` pairs separated by ';', \
+                             e.g. Productinvoice=3"
+                        .to_owned(),
+                });
+            }
+            Ok((code.to_owned(), model.to_owned()))
+        })
+        .collect()
 }
 
 /// Variables without a default.
@@ -762,6 +791,31 @@ mod tests {
         let settings = Settings::from_values(&values).unwrap();
 
         assert_eq!(settings.sync.siagh_poll_interval, None);
+    }
+
+    #[test]
+    fn sale_model_table_is_read() {
+        let mut values = minimal();
+        values.insert(
+            "QUOTE_SALE_MODELS".into(),
+            "Productinvoice=3; Service=4".into(),
+        );
+
+        let settings = Settings::from_values(&values).unwrap();
+
+        assert_eq!(settings.sync.quote_sale_models["Productinvoice"], "3");
+        assert_eq!(settings.sync.quote_sale_models["Service"], "4");
+    }
+
+    #[test]
+    fn malformed_sale_model_entry_is_named() {
+        let mut values = minimal();
+        values.insert("QUOTE_SALE_MODELS".into(), "Productinvoice".into());
+
+        let message = Settings::from_values(&values).unwrap_err().to_string();
+
+        assert!(message.contains("QUOTE_SALE_MODELS"), "{message}");
+        assert!(message.contains("Productinvoice"), "{message}");
     }
 
     #[test]

@@ -22,10 +22,11 @@ use crate::sync::crm_poller::CrmPoller;
 use crate::sync::customer::CustomerSync;
 use crate::sync::finance_poller::FinancePoller;
 use crate::sync::messages::ReleaseLeadership;
-use crate::sync::orchestrator::{ConnectRetry, CustomerOrchestrator};
+use crate::sync::orchestrator::{ConnectRetry, CustomerOrchestrator, Orchestrator};
+use crate::sync::quote::QuoteSync;
 use crate::sync::retry::RetryScheduler;
 use crate::sync::webhook_receiver::WebhookReceiver;
-use crate::sync::{ActorRegistry, ENTITY_CUSTOMER};
+use crate::sync::{ActorRegistry, ENTITY_CUSTOMER, ENTITY_QUOTE};
 
 /// Connections in the store's pool.
 const STORE_POOL_SIZE: u32 = 10;
@@ -93,7 +94,19 @@ impl Application {
             let registry = registry.clone();
             Supervisor::start(move |_| RetryScheduler::new(store, sync_settings, wake, registry))
         };
-        orchestrator.do_send(ConnectRetry(retry.recipient()));
+        orchestrator.do_send(ConnectRetry(retry.clone().recipient()));
+        let quote_orchestrator = {
+            let registry = registry.clone();
+            let quote_sync = QuoteSync::new(
+                store.clone(),
+                crm_client.clone(),
+                siagh_client.clone(),
+                settings.sync.clone(),
+            );
+            let worker_id = format!("{}:{}:quote", instance_name(), uuid::Uuid::new_v4());
+            Supervisor::start(move |_| Orchestrator::new(quote_sync, registry, worker_id))
+        };
+        quote_orchestrator.do_send(ConnectRetry(retry.recipient()));
         let mut crm_poller = None;
         if let Some(interval) = settings.sync.crm_poll_interval {
             let store = store.clone();
@@ -121,7 +134,10 @@ impl Application {
             let store = store.clone();
             let dedup = dedup.clone();
             let ttl = settings.webhook.dedup_ttl;
-            let wake = vec![(ENTITY_CUSTOMER, orchestrator.clone().recipient())];
+            let wake = vec![
+                (ENTITY_CUSTOMER, orchestrator.clone().recipient()),
+                (ENTITY_QUOTE, quote_orchestrator.clone().recipient()),
+            ];
             let registry = registry.clone();
             Supervisor::start(move |_| WebhookReceiver::new(store, dedup, ttl, wake, registry))
         };
@@ -131,8 +147,14 @@ impl Application {
             dedup,
             registry: registry.clone(),
             webhook_receiver,
-            pause_listeners: vec![orchestrator.clone().recipient()],
-            wake_listeners: vec![orchestrator.clone().recipient()],
+            pause_listeners: vec![
+                orchestrator.clone().recipient(),
+                quote_orchestrator.clone().recipient(),
+            ],
+            wake_listeners: vec![
+                orchestrator.clone().recipient(),
+                quote_orchestrator.clone().recipient(),
+            ],
             webhook_secret: settings.webhook.secret.clone(),
             webhook_allowed_ips: settings.webhook.allowed_ips.clone(),
             admin_token: settings.admin_token.clone(),

@@ -17,6 +17,7 @@ pub mod messages;
 pub mod names;
 pub mod normalize;
 pub mod orchestrator;
+pub mod quote;
 pub mod quote_mapping;
 pub mod reconcile;
 pub mod retry;

@@ -8,11 +8,11 @@
 use actix::prelude::*;
 
 use super::customer::JobOutcome;
-use crate::config::SyncSettings;
-use crate::store::Store;
 use super::messages::{JobsAvailable, PauseChanged, ScheduleRetry};
 use super::supervision::{ActorRegistry, catch_panic};
+use crate::config::SyncSettings;
 use crate::store::Job;
+use crate::store::Store;
 
 /// What an orchestrator runs: one sync step per job of one entity.
 pub trait JobRunner: Clone + Unpin + 'static {
@@ -173,10 +173,7 @@ impl<R: JobRunner> Actor for Orchestrator<R> {
             match released {
                 Ok(0) => {}
                 Ok(count) => {
-                    tracing::info!(
-                        jobs = count,
-                        "released jobs left from before a restart"
-                    )
+                    tracing::info!(jobs = count, "released jobs left from before a restart")
                 }
                 Err(error) => tracing::warn!(error = %error, "could not release leased jobs"),
             }

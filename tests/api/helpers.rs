@@ -154,6 +154,8 @@ impl TestApp {
         self.server = Some(application.spawn());
         let url = url::Url::parse(&self.webhook_url("identity")).expect("webhook URL");
         self.crm.set_identity_webhook_url(Some(url));
+        let url = url::Url::parse(&self.webhook_url("quote")).expect("webhook URL");
+        self.crm.set_quote_webhook_url(Some(url));
     }
 
     /// Stops the server and builds a new one on the same database, as a process restart would.

@@ -10,6 +10,7 @@ mod cli;
 mod customer_sync;
 mod import;
 mod leadership;
+mod quotes;
 mod resilience;
 mod two_way;
 mod webhooks;

@@ -1,0 +1,252 @@
+//! CRM quotes exported once as Siagh pre-invoices.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use siagh_sync::crm::CrmId;
+use siagh_sync::sim::crm::{NewOrganization, NewQuote, NewQuoteLine};
+use siagh_sync::store::Backend;
+
+use crate::helpers::{TestApp, TestConfig, on_both_backends, spawn_app, spawn_app_with};
+
+on_both_backends!(
+    quote_becomes_one_preinvoice,
+    quote_for_new_customer_syncs_customer_first,
+    repeated_and_edited_deliveries_make_one_preinvoice,
+    lost_answer_goes_to_review_without_resending,
+    rejected_line_is_dead_lettered_with_its_row,
+    quote_edited_after_export_is_a_conflict,
+);
+
+fn decimal(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap()
+}
+
+fn line(product_code: &str, count: &str, price: &str, discount: &str) -> NewQuoteLine {
+    NewQuoteLine {
+        product_code: product_code.into(),
+        product_name: "کالا".into(),
+        unit_name: "عدد".into(),
+        count: decimal(count),
+        unit_price: decimal(price),
+        discount: decimal(discount),
+    }
+}
+
+fn quote_for(customer: &CrmId, lines: Vec<NewQuoteLine>) -> NewQuote {
+    NewQuote {
+        identity_id: customer.clone(),
+        type_code: "PI_5".into(),
+        subject: "پیش فاکتور آزمون".into(),
+        description: String::new(),
+        lines,
+    }
+}
+
+async fn linked_organization(app: &TestApp, name: &str, mobile: &str) -> (CrmId, String) {
+    let id = app
+        .crm
+        .create_organization(NewOrganization {
+            nick_name: name.into(),
+            mobile: Some(mobile.into()),
+            ..NewOrganization::default()
+        })
+        .await;
+    app.wait_until_idle().await;
+    let code = app.link(&id).await.unwrap().siagh_code.unwrap();
+    (id, code)
+}
+
+async fn quote_link(app: &TestApp, id: &CrmId) -> Option<siagh_sync::store::Link> {
+    app.store.link_by_crm_id("quote", &id.0).await.unwrap()
+}
+
+async fn quote_becomes_one_preinvoice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (customer, code) = linked_organization(&app, "شرکت پیش‌فاکتور", "09360000001").await;
+
+    let quote = app
+        .crm
+        .create_quote(quote_for(
+            &customer,
+            vec![
+                line("P-1001", "2", "1400000", "0"),
+                line("P-2040", "3.5", "200000", "70000"),
+            ],
+        ))
+        .await;
+    app.wait_until_idle().await;
+
+    let preinvoices = app.siagh.preinvoices();
+    assert_eq!(preinvoices.len(), 1);
+    let preinvoice = &preinvoices[0];
+    assert_eq!(
+        preinvoice.header_value("sl_sanad.codemoshtari"),
+        Some(code.as_str())
+    );
+    assert_eq!(preinvoice.header_value("sl_sanad.codesalemodel"), Some("5"));
+    assert_eq!(preinvoice.header_value("sl_sanad.salmali"), Some("1405"));
+    assert_eq!(preinvoice.lines.len(), 2);
+    assert_eq!(preinvoice.lines[1].product_code, "P-2040");
+    assert_eq!(preinvoice.lines[1].quantity, decimal("3.5"));
+    assert_eq!(preinvoice.lines[1].discount, decimal("70000"));
+    let link = quote_link(&app, &quote).await.unwrap();
+    assert_eq!(link.siagh_code, Some(preinvoice.number.to_string()));
+    app.shutdown().await;
+}
+
+async fn quote_for_new_customer_syncs_customer_first(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.crm.set_identity_webhook_url(None);
+    let customer = app
+        .crm
+        .create_organization(NewOrganization {
+            nick_name: "مشتری تازه".into(),
+            mobile: Some("09360000002".into()),
+            ..NewOrganization::default()
+        })
+        .await;
+
+    app.crm
+        .create_quote(quote_for(
+            &customer,
+            vec![line("P-1001", "1", "500000", "0")],
+        ))
+        .await;
+    crate::helpers::wait_until(
+        "the pre-invoice exists",
+        Duration::from_secs(20),
+        || async { !app.siagh.preinvoices().is_empty() },
+    )
+    .await;
+    app.wait_until_idle().await;
+
+    assert_eq!(app.siagh.counters().contact_creates, 1);
+    assert_eq!(app.siagh.preinvoices().len(), 1);
+    let code = app.link(&customer).await.unwrap().siagh_code.unwrap();
+    assert_eq!(
+        app.siagh.preinvoices()[0].header_value("sl_sanad.codemoshtari"),
+        Some(code.as_str())
+    );
+    app.shutdown().await;
+}
+
+async fn repeated_and_edited_deliveries_make_one_preinvoice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (customer, _) = linked_organization(&app, "شرکت تکرار", "09360000003").await;
+    app.admin_post("/admin/pause", None).await;
+    app.crm.set_duplicate_deliveries(2);
+
+    let quote = app
+        .crm
+        .create_quote(quote_for(
+            &customer,
+            vec![line("P-1001", "1", "100000", "0")],
+        ))
+        .await;
+    app.crm
+        .edit_quote(&quote, |record| {
+            record.details[0].count = decimal("4");
+        })
+        .await;
+    app.admin_post("/admin/resume", None).await;
+    app.wait_until_idle().await;
+
+    let preinvoices = app.siagh.preinvoices();
+    assert_eq!(preinvoices.len(), 1);
+    assert_eq!(
+        preinvoices[0].lines[0].quantity,
+        decimal("4"),
+        "the latest state wins"
+    );
+    app.shutdown().await;
+}
+
+async fn lost_answer_goes_to_review_without_resending(backend: Backend) {
+    let config = TestConfig {
+        engine: Box::new(|settings| {
+            settings.siagh.request_timeout = Duration::from_millis(700);
+        }),
+        ..TestConfig::default()
+    };
+    let app = spawn_app_with(backend, config).await;
+    let (customer, _) = linked_organization(&app, "شرکت مهلت", "09360000004").await;
+    app.siagh
+        .delay_responses_after_commit(1, Duration::from_secs(2));
+
+    app.crm
+        .create_quote(quote_for(
+            &customer,
+            vec![line("P-1001", "1", "100000", "0")],
+        ))
+        .await;
+    app.wait_until_idle().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert_eq!(app.siagh.preinvoices().len(), 1, "sent once");
+    let dead = app.admin_get("/admin/dead-letters").await;
+    let reason = dead["dead_letters"][0]["last_error"].as_str().unwrap();
+    assert!(reason.contains("outcome unknown"), "{reason}");
+    assert_eq!(app.admin_get("/admin/status").await["dead_letters"], 1);
+    app.shutdown().await;
+}
+
+async fn rejected_line_is_dead_lettered_with_its_row(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (customer, _) = linked_organization(&app, "شرکت قیمت", "09360000005").await;
+
+    let bad = app
+        .crm
+        .create_quote(quote_for(
+            &customer,
+            vec![
+                line("P-1001", "1", "100000", "0"),
+                line("NO-SUCH-PRODUCT", "1", "100", "0"),
+            ],
+        ))
+        .await;
+    app.crm
+        .create_quote(quote_for(
+            &customer,
+            vec![line("P-2040", "2", "50000", "0")],
+        ))
+        .await;
+    app.wait_until_idle().await;
+
+    assert_eq!(app.siagh.preinvoices().len(), 1, "the other quote flows");
+    let dead = app.admin_get("/admin/dead-letters").await;
+    let job = &dead["dead_letters"][0];
+    assert_eq!(job["record_id"], bad.0.as_str());
+    let reason = job["last_error"].as_str().unwrap();
+    assert!(reason.contains("ردیف 2"), "names the row: {reason}");
+    app.shutdown().await;
+}
+
+async fn quote_edited_after_export_is_a_conflict(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (customer, _) = linked_organization(&app, "شرکت ویرایش", "09360000006").await;
+    let quote = app
+        .crm
+        .create_quote(quote_for(
+            &customer,
+            vec![line("P-1001", "1", "100000", "0")],
+        ))
+        .await;
+    app.wait_until_idle().await;
+
+    app.crm
+        .edit_quote(&quote, |record| {
+            record.details[0].count = decimal("9");
+        })
+        .await;
+    app.wait_until_idle().await;
+
+    assert_eq!(app.siagh.preinvoices().len(), 1, "no second pre-invoice");
+    let conflicts = app.admin_get("/admin/conflicts").await;
+    let conflict = &conflicts["conflicts"][0];
+    assert_eq!(conflict["field"], "quote changed after export");
+    assert!(conflict["base_value"].as_str().unwrap().contains("\"1\""));
+    assert!(conflict["crm_value"].as_str().unwrap().contains("\"9\""));
+    app.shutdown().await;
+}
