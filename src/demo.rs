@@ -12,7 +12,8 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::config::{CrmSettings, Settings, SiaghSettings, SyncSettings, WebhookSettings};
-use crate::sim::crm::{CrmSim, CrmSimConfig, NewOrganization, NewPerson};
+use crate::crm::CrmId;
+use crate::sim::crm::{CrmSim, CrmSimConfig, NewOrganization, NewPerson, NewQuote, NewQuoteLine};
 use crate::sim::siagh::{SiaghSim, SiaghSimConfig};
 use crate::startup::Application;
 use crate::store::{LogFilter, Store};
@@ -148,6 +149,8 @@ pub async fn run(once: bool) -> anyhow::Result<()> {
     let engine = format!("http://{}", application.address());
     let webhook_url = Url::parse(&format!("{engine}/webhook/crm/{webhook_secret}/identity"))?;
     crm.set_identity_webhook_url(Some(webhook_url));
+    let quote_url = Url::parse(&format!("{engine}/webhook/crm/{webhook_secret}/quote"))?;
+    crm.set_quote_webhook_url(Some(quote_url));
     let store = application.store().clone();
     let server = application.spawn();
 
@@ -244,7 +247,49 @@ async fn make_demo_edits(crm: &CrmSim) -> HashMap<String, String> {
         record.object.description = Some("مشتری عمده".into());
     })
     .await;
+
+    // One quote for the organization above, one for a customer created just before it.
+    let quote = crm
+        .create_quote(demo_quote(&organization, "P-1001", "2", "1400000"))
+        .await;
+    labels.insert(quote.0.clone(), "quote for the organization".to_owned());
+    let newcomer = crm
+        .create_person(NewPerson {
+            first_name: "سارا".into(),
+            last_name: "کاظمی".into(),
+            nick_name: Some("سارا کاظمی".into()),
+            mobile: Some("09121110004".into()),
+            customer_number: Some("100-1504".into()),
+            ..NewPerson::default()
+        })
+        .await;
+    labels.insert(newcomer.0.clone(), "person سارا کاظمی".to_owned());
+    let second_quote = crm
+        .create_quote(demo_quote(&newcomer, "P-2040", "3.5", "200000"))
+        .await;
+    labels.insert(
+        second_quote.0.clone(),
+        "quote for the new person".to_owned(),
+    );
     labels
+}
+
+fn demo_quote(customer: &CrmId, product: &str, count: &str, price: &str) -> NewQuote {
+    let decimal = |text: &str| rust_decimal::Decimal::from_str_exact(text).unwrap_or_default();
+    NewQuote {
+        identity_id: customer.clone(),
+        type_code: "PI_5".into(),
+        subject: "پیش فاکتور نمایشی".into(),
+        description: String::new(),
+        lines: vec![NewQuoteLine {
+            product_code: product.into(),
+            product_name: "کالای نمایشی".into(),
+            unit_name: "عدد".into(),
+            count: decimal(count),
+            unit_price: decimal(price),
+            discount: rust_decimal::Decimal::ZERO,
+        }],
+    }
 }
 
 /// Waits until no customer job is pending or running; returns whether that happened in time.
@@ -272,7 +317,7 @@ async fn print_account(
 ) -> anyhow::Result<()> {
     let mut entries = store
         .log_entries(LogFilter {
-            entity: Some(crate::sync::ENTITY_CUSTOMER.to_owned()),
+            entity: None,
             limit: 1_000,
             ..LogFilter::default()
         })
@@ -307,6 +352,15 @@ async fn print_account(
         "Siagh simulator: {} contacts created, {} updated, {} logins.",
         counters.contact_creates, counters.contact_updates, counters.logins
     );
+    for preinvoice in siagh.preinvoices() {
+        println!(
+            "Pre-invoice {} for customer {}: {} lines, net {}",
+            preinvoice.number,
+            preinvoice.customer_code,
+            preinvoice.lines.len(),
+            preinvoice.net.normalize()
+        );
+    }
     println!("Contacts now in Siagh (codes below 8404 were loaded as sample data):");
     for contact in siagh.contacts() {
         println!(

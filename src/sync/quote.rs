@@ -196,7 +196,7 @@ impl QuoteSync {
             self.queue_customer(customer_id).await?;
             return Err(SyncError::Busy {
                 reason: format!(
-                    "waiting for customer {} to reach Siagh first",
+                    "customer {} is synced to Siagh first",
                     customer_id.0
                 ),
             });
