@@ -38,6 +38,10 @@ pub const VARIABLES: &[&str] = &[
     "CRM_FULL_SCAN_INTERVAL_SECS",
     "CONFLICT_POLICY",
     "QUOTE_SALE_MODELS",
+    "PREINVOICE_DOCUMENT_TYPE",
+    "PREINVOICE_PAYMENT_TYPE",
+    "PREINVOICE_SALE_TYPE",
+    "PREINVOICE_INTERMEDIARY",
 ];
 
 /// SQLite file used when `DATABASE_URL` is not set.
@@ -160,6 +164,8 @@ pub struct SyncSettings {
     pub conflict_policy: crate::sync::merge::ConflictPolicy,
     /// Siagh sale model of each CRM quote type code that does not follow `PI_<n>`.
     pub quote_sale_models: HashMap<String, String>,
+    /// Pre-invoice header values that no quote field decides.
+    pub preinvoice_defaults: crate::sync::quote_mapping::PreInvoiceDefaults,
 }
 
 impl Default for SyncSettings {
@@ -178,6 +184,7 @@ impl Default for SyncSettings {
             crm_full_scan_interval: Duration::from_secs(DEFAULT_CRM_FULL_SCAN_INTERVAL_SECS),
             conflict_policy: crate::sync::merge::ConflictPolicy::default(),
             quote_sale_models: HashMap::new(),
+            preinvoice_defaults: crate::sync::quote_mapping::PreInvoiceDefaults::default(),
         }
     }
 }
@@ -257,6 +264,7 @@ impl Settings {
                 DEFAULT_CRM_FULL_SCAN_INTERVAL_SECS,
             )?),
             quote_sale_models: sale_model_table(&source)?,
+            preinvoice_defaults: preinvoice_defaults(&source)?,
             conflict_policy: match source.optional("CONFLICT_POLICY") {
                 None => defaults.conflict_policy,
                 Some(raw) => raw.parse().map_err(|reason| ConfigError::Invalid {
@@ -478,6 +486,30 @@ fn sale_model_table(source: &Source<'_>) -> Result<HashMap<String, String>, Conf
             Ok((code.to_owned(), model.to_owned()))
         })
         .collect()
+}
+
+/// Reads the `PREINVOICE_*` header codes; each must be a whole number.
+fn preinvoice_defaults(
+    source: &Source<'_>,
+) -> Result<crate::sync::quote_mapping::PreInvoiceDefaults, ConfigError> {
+    let defaults = crate::sync::quote_mapping::PreInvoiceDefaults::default();
+    let code = |name: &'static str, default: String| -> Result<String, ConfigError> {
+        match source.optional(name) {
+            None => Ok(default),
+            Some(value) if value.bytes().all(|b| b.is_ascii_digit()) => Ok(value.to_owned()),
+            Some(value) => Err(ConfigError::Invalid {
+                name,
+                value: value.to_owned(),
+                reason: "expected a Siagh code, a whole number".to_owned(),
+            }),
+        }
+    };
+    Ok(crate::sync::quote_mapping::PreInvoiceDefaults {
+        document_type: code("PREINVOICE_DOCUMENT_TYPE", defaults.document_type)?,
+        payment_type: code("PREINVOICE_PAYMENT_TYPE", defaults.payment_type)?,
+        sale_type: code("PREINVOICE_SALE_TYPE", defaults.sale_type)?,
+        intermediary: code("PREINVOICE_INTERMEDIARY", defaults.intermediary)?,
+    })
 }
 
 /// Variables without a default.

@@ -195,10 +195,7 @@ impl QuoteSync {
         else {
             self.queue_customer(customer_id).await?;
             return Err(SyncError::Busy {
-                reason: format!(
-                    "customer {} is synced to Siagh first",
-                    customer_id.0
-                ),
+                reason: format!("customer {} is synced to Siagh first", customer_id.0),
             });
         };
 
@@ -221,6 +218,7 @@ impl QuoteSync {
             customer_code,
             choice.fiscal_year,
             &self.settings.quote_sale_models,
+            &self.settings.preinvoice_defaults,
         )
         .map_err(|error| SyncError::NeedsReview {
             reason: error.to_string(),

@@ -9,6 +9,32 @@ use std::collections::HashMap;
 use crate::crm::CrmQuote;
 use crate::siagh::{PreInvoiceForm, PreInvoiceLine, SiaghCode};
 
+/// Header values of every pre-invoice that no quote field decides; operators set them per
+/// installation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreInvoiceDefaults {
+    /// `sl_sanad.codenoeesanad`: 2 is a sales pre-invoice.
+    pub document_type: String,
+    /// `sl_sanad.codenoeepardakht`: 1 cash, 2 cheque, …
+    pub payment_type: String,
+    /// `sl_sanad.codenoeeforush`: 1 informal sale, …
+    pub sale_type: String,
+    /// `sl_sanad.codevaseteh`: the intermediary (broker) code.
+    pub intermediary: String,
+}
+
+impl Default for PreInvoiceDefaults {
+    fn default() -> Self {
+        let form = PreInvoiceForm::default();
+        Self {
+            document_type: form.document_type,
+            payment_type: form.payment_type,
+            sale_type: form.sale_type,
+            intermediary: form.intermediary,
+        }
+    }
+}
+
 /// Unit name sent when a quote line names none.
 const DEFAULT_UNIT_NAME: &str = "عدد";
 
@@ -43,12 +69,12 @@ pub fn sale_model(
 }
 
 /// Builds the pre-invoice of `quote` for the Siagh contact `customer` in `fiscal_year`.
-/// Header constants other than the sale model keep the form's defaults.
 pub fn to_preinvoice(
     quote: &CrmQuote,
     customer: SiaghCode,
     fiscal_year: i32,
     sale_models: &HashMap<String, String>,
+    defaults: &PreInvoiceDefaults,
 ) -> Result<PreInvoiceForm, QuoteMappingError> {
     let type_code = quote
         .object
@@ -93,6 +119,10 @@ pub fn to_preinvoice(
         description,
         document_name: format!("{} {type_code}", crate::siagh::DEFAULT_DOCUMENT_NAME),
         lines,
+        document_type: defaults.document_type.clone(),
+        payment_type: defaults.payment_type.clone(),
+        sale_type: defaults.sale_type.clone(),
+        intermediary: defaults.intermediary.clone(),
         ..PreInvoiceForm::default()
     })
 }
@@ -132,7 +162,14 @@ mod tests {
 
     #[test]
     fn fixture_quote_maps_to_a_two_line_preinvoice() {
-        let form = to_preinvoice(&fixture(), SiaghCode(8402), 1404, &HashMap::new()).unwrap();
+        let form = to_preinvoice(
+            &fixture(),
+            SiaghCode(8402),
+            1404,
+            &HashMap::new(),
+            &Default::default(),
+        )
+        .unwrap();
 
         assert_eq!(form.sale_model, "5");
         assert_eq!(form.sales_center, "5");
@@ -156,11 +193,41 @@ mod tests {
     }
 
     #[test]
+    fn configured_header_values_are_used() {
+        let defaults = PreInvoiceDefaults {
+            document_type: "2".into(),
+            payment_type: "1".into(),
+            sale_type: "3".into(),
+            intermediary: "12".into(),
+        };
+
+        let form = to_preinvoice(
+            &fixture(),
+            SiaghCode(8402),
+            1404,
+            &HashMap::new(),
+            &defaults,
+        )
+        .unwrap();
+
+        assert_eq!(form.payment_type, "1");
+        assert_eq!(form.sale_type, "3");
+        assert_eq!(form.intermediary, "12");
+    }
+
+    #[test]
     fn line_without_product_code_is_named() {
         let mut quote = fixture();
         quote.details[1].product_code = " ".into();
 
-        let error = to_preinvoice(&quote, SiaghCode(1), 1404, &HashMap::new()).unwrap_err();
+        let error = to_preinvoice(
+            &quote,
+            SiaghCode(1),
+            1404,
+            &HashMap::new(),
+            &Default::default(),
+        )
+        .unwrap_err();
 
         assert_eq!(error, QuoteMappingError::MissingProductCode { line: 2 });
     }
@@ -170,7 +237,14 @@ mod tests {
         let mut quote = fixture();
         quote.details.clear();
 
-        let error = to_preinvoice(&quote, SiaghCode(1), 1404, &HashMap::new()).unwrap_err();
+        let error = to_preinvoice(
+            &quote,
+            SiaghCode(1),
+            1404,
+            &HashMap::new(),
+            &Default::default(),
+        )
+        .unwrap_err();
 
         assert_eq!(error, QuoteMappingError::NoLines);
     }
