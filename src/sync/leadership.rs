@@ -12,7 +12,7 @@ pub enum Held {
     Kept,
     /// Taken this cycle; any state built under an earlier leadership is stale.
     Taken,
-    /// Another instance holds it.
+    /// Another instance has it.
     Elsewhere,
 }
 

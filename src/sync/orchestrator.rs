@@ -14,7 +14,7 @@ use crate::config::SyncSettings;
 use crate::store::Job;
 use crate::store::Store;
 
-/// What an orchestrator runs: one sync step per job of one entity.
+/// The sync step an orchestrator runs for each job of one entity.
 pub trait JobRunner: Clone + Unpin + 'static {
     /// Entity whose jobs this runner takes, e.g. `customer`.
     const ENTITY: &'static str;

@@ -1,7 +1,7 @@
 //! One sync step for a CRM quote: export it once as a Siagh pre-invoice.
 //!
 //! Siagh's pre-invoice create is not idempotent and offers no way to look a document up, so
-//! the intent is stored before the call, and an answer that never arrived sends the quote to
+//! the intent is stored before the call, and a response that never arrived sends the quote to
 //! review instead of sending it again. A quote edited after its export is recorded as a
 //! conflict for an operator: updating a pre-invoice through the API is not confirmed, and a
 //! second pre-invoice would double the sale. A quote whose customer is not linked yet queues
@@ -71,7 +71,7 @@ fn snapshot(quote: &CrmQuote) -> QuoteSnapshot {
     }
 }
 
-/// The quote's date as UTC: `quoteDate` when set, else its creation time, both CRM local time.
+/// Returns the quote's date as UTC: `quoteDate`, else its creation time (CRM local time).
 fn quote_time(quote: &CrmQuote) -> DateTime<Utc> {
     let local = quote.quote_date.unwrap_or(quote.object.creat_date);
     FixedOffset::east_opt(IRAN_UTC_OFFSET_SECS)
