@@ -35,9 +35,6 @@ use crate::sync::{ENTITY_CUSTOMER, normalize};
 const IMPORT_WORKER: &str = "siagh-sync-import";
 /// How long the import's claimed jobs stay leased.
 const IMPORT_LEASE: Duration = Duration::from_secs(300);
-/// Delay before a create that failed with a retryable error is tried again by the server or
-/// a later import run.
-const RETRY_LATER: Duration = Duration::from_secs(60);
 
 /// Options of one import run.
 #[derive(Debug, Clone)]
@@ -510,9 +507,17 @@ async fn create_all(
                     _ => created.push(code),
                 },
                 JobOutcome::Retry { error } => {
-                    // The job waits in the queue; the server or the next import run takes it.
+                    // The job waits in the queue with the usual backoff; the server or the next
+                    // import run takes it.
+                    let settings = sync.settings();
+                    let delay = crate::sync::retry::backoff_delay(
+                        job.attempts.max(0) as u32 + 1,
+                        settings.retry_base,
+                        settings.retry_max,
+                        &mut rand::rng(),
+                    );
                     let later = chrono::Utc::now().naive_utc()
-                        + chrono::Duration::from_std(RETRY_LATER).unwrap_or_default();
+                        + chrono::Duration::from_std(delay).unwrap_or_default();
                     store.retry_job(job.id, later, &error).await?;
                     failed.push((code, error));
                 }
