@@ -33,6 +33,8 @@ use crate::sync::{ENTITY_CUSTOMER, normalize};
 /// Lease owner of the jobs the import runs itself; fixed so a rerun takes back the jobs an
 /// interrupted run held.
 const IMPORT_WORKER: &str = "siagh-sync-import";
+/// Longest wait, after the import's own jobs ran, for jobs a running server took to finish.
+const SETTLE_WAIT: Duration = Duration::from_secs(30);
 /// How long the import's claimed jobs stay leased.
 const IMPORT_LEASE: Duration = Duration::from_secs(300);
 
@@ -469,7 +471,6 @@ async fn create_all(
     let progress = Arc::new(std::sync::Mutex::new(Progress::new(contacts.len() as u64)));
     let period = Duration::from_secs_f64(1.0 / f64::from(options.rate_per_second.max(1)));
     let mut ticker = tokio::time::interval(period);
-    let mut created = Vec::new();
     let mut failed = Vec::new();
     loop {
         let batch = store
@@ -500,12 +501,13 @@ async fn create_all(
         for (job, outcome) in results {
             let code = job.record_id.trim_start_matches("siagh:").to_owned();
             match outcome {
-                JobOutcome::Finished => match store.job(job.id).await? {
-                    Some(finished) if finished.status == "dead" => {
+                JobOutcome::Finished => {
+                    if let Some(finished) = store.job(job.id).await?
+                        && finished.status == "dead"
+                    {
                         failed.push((code, finished.last_error.unwrap_or_default()));
                     }
-                    _ => created.push(code),
-                },
+                }
                 JobOutcome::Retry { error } => {
                     // The job waits in the queue with the usual backoff; the server or the next
                     // import run takes it.
@@ -529,6 +531,57 @@ async fn create_all(
     }
     if let Ok(progress) = progress.lock() {
         progress.finish();
+    }
+    settle_outcomes(store, contacts, failed).await
+}
+
+/// Decides each contact's outcome from its link, because a running server may have run some
+/// of the import's jobs: linked means created, anything else failed with the reason known.
+async fn settle_outcomes(
+    store: &Store,
+    contacts: &[&SiaghContact],
+    failed_here: Vec<(String, String)>,
+) -> Result<(Vec<String>, Vec<(String, String)>), ImportError> {
+    let reasons: HashMap<String, String> = failed_here.into_iter().collect();
+    let mut created = Vec::new();
+    let mut open: Vec<String> = Vec::new();
+    for contact in contacts {
+        let code = contact.code.to_string();
+        let link = store.link_by_siagh_code(ENTITY_CUSTOMER, &code).await?;
+        if link.is_some_and(|link| link.state == "linked") {
+            created.push(code);
+        } else {
+            open.push(code);
+        }
+    }
+
+    // Jobs a running server took may still be finishing; give them a moment.
+    let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+    while !open.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut still_open = Vec::new();
+        for code in open {
+            let link = store.link_by_siagh_code(ENTITY_CUSTOMER, &code).await?;
+            if link.is_some_and(|link| link.state == "linked") {
+                created.push(code);
+            } else {
+                still_open.push(code);
+            }
+        }
+        open = still_open;
+        // Contacts whose job failed here will not settle by waiting.
+        if open.iter().all(|code| reasons.contains_key(code)) {
+            break;
+        }
+    }
+
+    let mut failed = Vec::new();
+    for code in open {
+        let reason = reasons
+            .get(&code)
+            .cloned()
+            .unwrap_or_else(|| "not created yet; its job is still queued or running".to_owned());
+        failed.push((code, reason));
     }
     Ok((created, failed))
 }
