@@ -160,7 +160,8 @@ pub struct SyncSettings {
     pub crm_poll_interval: Option<Duration>,
     /// Time between two full CRM identity scans, the CRM poller's safety net.
     pub crm_full_scan_interval: Duration,
-    /// Which side wins a customer field changed on both sides since the last sync.
+    /// Rule that picks the winner of a customer field changed on both sides since the last
+    /// sync.
     pub conflict_policy: crate::sync::merge::ConflictPolicy,
     /// Siagh sale model of each CRM quote type code that does not follow `PI_<n>`.
     pub quote_sale_models: HashMap<String, String>,

@@ -42,7 +42,7 @@ impl std::fmt::Debug for Dedup {
     }
 }
 
-/// Entries the in-process map holds before it sweeps expired ones.
+/// Entry count at which the in-process map sweeps expired entries.
 const IN_PROCESS_SWEEP_AT: usize = 10_000;
 
 impl Dedup {
@@ -126,7 +126,7 @@ impl Dedup {
         }
     }
 
-    /// Checks that the backend answers; the in-process backend always does.
+    /// Checks that the backend responds; the in-process backend always does.
     pub async fn ping(&self) -> Result<(), DedupError> {
         match self {
             Dedup::Redis { connection, .. } => {

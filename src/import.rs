@@ -7,7 +7,7 @@
 //!    list and are never guessed.
 //! 3. Queue a create job for every other contact and run those jobs here, with bounded
 //!    concurrency and a rate limit. They are the server's own Siagh → CRM jobs, so every create
-//!    is guarded (intent stored first, a lost answer settled by looking the record up), and an
+//!    is guarded (intent stored first, a lost response settled by looking the record up), and an
 //!    interrupted import rerun continues without creating anything twice.
 //!
 //! Admin users and contacts already linked are skipped.
@@ -33,7 +33,7 @@ use crate::sync::{ENTITY_CUSTOMER, normalize};
 /// Lease owner of the jobs the import runs itself; fixed so a rerun takes back the jobs an
 /// interrupted run held.
 const IMPORT_WORKER: &str = "siagh-sync-import";
-/// Longest wait, after the import's own jobs ran, for jobs a running server took to finish.
+/// Maximum wait, after the import's own jobs ran, for jobs a running server took to finish.
 const SETTLE_WAIT: Duration = Duration::from_secs(30);
 /// How long the import's claimed jobs stay leased.
 const IMPORT_LEASE: Duration = Duration::from_secs(300);
@@ -49,7 +49,7 @@ pub struct ImportOptions {
     pub rate_per_second: u32,
 }
 
-/// What an import did, or would do in a dry run.
+/// Outcome of an import, or the plan of a dry run.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportSummary {
     /// Contacts linked to an existing CRM record, with the CRM id.

@@ -203,7 +203,7 @@ impl Application {
         &self.orchestrator
     }
 
-    /// The Siagh poller, when `SIAGH_POLL_INTERVAL_SECS` enables it.
+    /// Returns the Siagh poller, when `SIAGH_POLL_INTERVAL_SECS` enables it.
     pub fn finance_poller(&self) -> Option<&Addr<FinancePoller>> {
         self.finance_poller.as_ref()
     }

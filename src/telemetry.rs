@@ -49,7 +49,7 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
         span.record("http.status_code", status.as_u16());
         let _entered = span.enter();
         // One line per refused or failed request, so a CRM registered with a wrong secret or a
-        // script with a wrong token shows in the log; successes are routine.
+        // script with a wrong token shows in the log. Successes are routine.
         if status.is_server_error() {
             tracing::warn!(http.status_code = status.as_u16(), "request failed");
         } else if status.is_client_error() {

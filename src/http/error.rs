@@ -1,4 +1,4 @@
-//! `ApiError`: what a handler returns when it cannot answer normally.
+//! `ApiError`: the error a handler returns when it cannot respond normally.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -6,7 +6,7 @@ use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The caller sent something invalid; the message says what and how to fix it.
+    /// The caller sent something invalid. The message names it and how to fix it.
     #[error("{0}")]
     BadRequest(String),
     #[error("missing or invalid bearer token")]

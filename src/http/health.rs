@@ -5,12 +5,12 @@ use serde_json::json;
 
 use super::AppState;
 
-/// Answers 200 while the process serves HTTP.
+/// Returns 200 while the process serves HTTP.
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Answers 200 when the store (and Redis, when configured) answer, 503 otherwise.
+/// Returns 200 when the store (and Redis, when configured) respond, 503 otherwise.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let store = match state.store.ping().await {
         Ok(()) => "ok".to_owned(),

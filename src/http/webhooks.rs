@@ -23,7 +23,7 @@ pub struct WebhookQuery {
     pub subtype: String,
 }
 
-/// Longest record id accepted; CRM ids are GUIDs (36 characters).
+/// Maximum record id length accepted; CRM ids are GUIDs (36 characters).
 const MAX_ID_LEN: usize = 128;
 
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte,
@@ -100,7 +100,7 @@ pub fn parse_webhook_query(raw: &str) -> Result<WebhookQuery, ApiError> {
 fn authorize(request: &HttpRequest, state: &AppState, secret: &str) -> Result<(), ApiError> {
     let expected = state.webhook_secret.expose_secret().as_bytes();
     if !bool::from(secret.as_bytes().ct_eq(expected)) {
-        // The same answer as an unknown route, so the secret cannot be probed.
+        // The same response as an unknown route, so the secret cannot be probed.
         return Err(ApiError::NotFound);
     }
     if state.webhook_allowed_ips.is_empty() {
@@ -143,7 +143,7 @@ async fn receive(
     let accepted = match state.webhook_receiver.send(delivery).await {
         Ok(Ok(accepted)) => accepted,
         Ok(Err(error)) => {
-            tracing::error!(crm.id = %query.id, error = %error, "webhook not stored; answered 503");
+            tracing::error!(crm.id = %query.id, error = %error, "webhook not stored; responded 503");
             return Err(ApiError::Unavailable);
         }
         Err(error) => {

@@ -57,7 +57,7 @@ pub struct Customer {
 }
 
 impl Customer {
-    /// A customer of `kind` with every field empty: the merge base of two records linked
+    /// Returns a customer of `kind` with every field empty: the merge base of two records linked
     /// without a common history, so every difference between them is decided by policy.
     pub fn empty(kind: CustomerKind) -> Customer {
         Customer {

@@ -8,8 +8,8 @@ fn text(value: &Option<String>) -> String {
     value.as_deref().unwrap_or_default().trim().to_owned()
 }
 
-/// Returns whether a CRM phone entry is a mobile number: its type says so, or, when the type
-/// is empty, the number itself looks like an Iranian mobile.
+/// Returns whether a CRM phone entry is a mobile number: its type names one, or, when the
+/// type is empty, the number itself looks like an Iranian mobile.
 fn is_mobile(phone: &CrmPhone) -> bool {
     let kind = text(&phone.phone_type).to_lowercase();
     if !kind.is_empty() {

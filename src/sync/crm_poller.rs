@@ -1,6 +1,6 @@
 //! The CrmPoller actor: catches CRM changes whose webhook was lost.
 //!
-//! Each cycle asks the CRM's find API for persons and organizations whose `ModifyDate` is at or
+//! Each cycle queries the CRM's find API for persons and organizations whose `ModifyDate` is at or
 //! after the stored cursor (minus a small overlap), oldest first. The cursor is the highest
 //! modification time actually received, in the CRM's own local time, and is saved in the same
 //! transaction as the jobs it produced, never as the wall-clock time at the end of a cycle.
@@ -190,7 +190,7 @@ enum Outcome {
     Polled { queued: usize },
 }
 
-/// What one cycle works with.
+/// Inputs of one poll cycle.
 struct Cycle {
     store: Store,
     crm: CrmClient,
@@ -402,7 +402,7 @@ async fn job_if_changed(
     }))
 }
 
-/// The safety net: reads every identity the CRM lists and queues the linked ones whose
+/// Runs the safety net: reads every identity the CRM lists and queues the linked ones whose
 /// checksum differs from their link. Costs one get per linked identity.
 async fn full_scan(store: &Store, crm: &CrmClient) -> Result<usize, PollError> {
     let started = Instant::now();

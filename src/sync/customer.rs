@@ -41,13 +41,13 @@ pub enum SyncError {
     NotFound { crm_id: String },
     #[error("needs review: {reason}")]
     NeedsReview { reason: String },
-    /// Another step holds what this one needs; a later attempt will find it settled.
+    /// Another step owns what this one needs, so a later attempt will find it settled.
     #[error("waiting: {reason}")]
     Busy { reason: String },
 }
 
 impl SyncError {
-    fn is_retryable(&self) -> bool {
+    pub(super) fn is_retryable(&self) -> bool {
         match self {
             // Rejected credentials or a locked account are an operator's to fix; retrying with
             // backoff gives them time before the job becomes a dead letter.
@@ -100,8 +100,8 @@ impl CrmRecord {
         }
     }
 
-    /// The record's last modification as UTC; the CRM writes Iran local time without an
-    /// offset.
+    /// Returns the record's last modification as UTC. The CRM writes Iran local time without
+    /// an offset.
     pub fn modified_at(&self) -> Option<DateTime<Utc>> {
         let local = match self {
             CrmRecord::Person(person) => person.object.modify_date,
@@ -256,9 +256,9 @@ impl CustomerSync {
                 result
             }
             None => {
-                // The CRM's webhook for a record the engine itself just created from Siagh
-                // can arrive before that create stored its link; creating a Siagh contact
-                // for it would duplicate the contact.
+                // The CRM's webhook for a record the engine just created from Siagh can arrive
+                // before that create stored its link. Creating a Siagh contact for it would
+                // duplicate the contact.
                 if self.siagh_side_create_in_flight().await? {
                     return Err(SyncError::Busy {
                         reason: "a Siagh-side create is still settling; this CRM record may be \

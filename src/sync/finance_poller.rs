@@ -2,8 +2,8 @@
 //! against the checksums stored by the previous poll, and queues one job per change.
 //!
 //! One instance per deployment polls: the poller takes the store's `finance_poller` leadership
-//! (a PostgreSQL advisory lock, or a lease row on SQLite) and stands by while another instance
-//! holds it. The checksums live in memory between polls (loaded once from `finance_seen`), so a
+//! (a PostgreSQL advisory lock, or a lease row on SQLite) and waits while another instance
+//! has it. The checksums live in memory between polls (loaded once from `finance_seen`), so a
 //! quiet poll costs one GetAll and no database query per contact.
 
 use std::collections::HashMap;

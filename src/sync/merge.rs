@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::canonical::Customer;
 
-/// Which side wins a field changed on both sides.
+/// Rule that picks the winner of a field changed on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConflictPolicy {
     /// The CRM's value wins (the default: the CRM is where people edit customers).

@@ -96,7 +96,7 @@ impl QuoteSync {
             Ok(()) => return JobOutcome::Finished,
             Err(error) => error,
         };
-        if matches!(error, SyncError::Busy { .. }) || error_is_retryable(&error) {
+        if error.is_retryable() {
             return JobOutcome::Retry {
                 error: error.to_string(),
             };
@@ -334,15 +334,6 @@ impl QuoteSync {
             })
             .await?;
         Ok(())
-    }
-}
-
-fn error_is_retryable(error: &SyncError) -> bool {
-    match error {
-        SyncError::Crm(error) => error.is_retryable(),
-        SyncError::Siagh(error) => error.is_retryable(),
-        SyncError::Store(_) | SyncError::Busy { .. } => true,
-        SyncError::NotFound { .. } | SyncError::NeedsReview { .. } => false,
     }
 }
 

@@ -73,7 +73,7 @@ impl CustomerSync {
             }
             None => {
                 // A CRM-side create that has reached Siagh but not yet stored its link looks
-                // like a new Siagh contact; creating it in the CRM would duplicate the record.
+                // like a new Siagh contact. Creating it in the CRM would duplicate the record.
                 let in_flight = self
                     .store
                     .links(ENTITY_CUSTOMER, UNFINISHED_LINKS_CHECKED)

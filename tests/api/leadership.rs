@@ -1,4 +1,4 @@
-//! Two server processes on one PostgreSQL database: one polls, the other stands by.
+//! Two server processes on one PostgreSQL database: one polls, the other waits.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -50,7 +50,7 @@ fn start_server_on(app: &TestApp, database_url: &str) -> (Child, String) {
 }
 
 /// Returns whether the server at `address` leads the finance and the CRM poller, or `None`
-/// while it does not answer or a poller has not run yet. The two leaderships are taken
+/// while it does not respond or a poller has not run yet. The two leaderships are taken
 /// independently, so one instance may hold one and the other instance the other.
 async fn leads(http: &reqwest::Client, address: &str) -> Option<(bool, bool)> {
     let status: serde_json::Value = http

@@ -412,7 +412,7 @@ async fn siagh_create_waits_for_a_settling_crm_create(backend: Backend) {
     let config = TestConfig {
         engine: Box::new(|settings| {
             settings.sync.siagh_poll_interval = Some(POLL);
-            // The job retries while the intent stands; it must not run out of attempts on a
+            // The job retries while the intent exists, so it must not run out of attempts on a
             // slow machine before the test removes the intent.
             settings.sync.max_attempts = 1_000;
         }),
@@ -420,7 +420,7 @@ async fn siagh_create_waits_for_a_settling_crm_create(backend: Backend) {
     };
     let app = spawn_app_with(backend, config).await;
     settle(&app).await;
-    // A CRM-side create whose Siagh answer has not been stored yet.
+    // A CRM-side create whose Siagh response has not been stored yet.
     let intent = app
         .store
         .begin_create("customer", "crm-record-in-flight", "person", "attempt-1")
@@ -507,7 +507,7 @@ async fn crm_create_waits_for_a_settling_siagh_create(backend: Backend) {
         ..TestConfig::default()
     };
     let app = spawn_app_with(backend, config).await;
-    // A Siagh-side create whose CRM answer has not been stored yet.
+    // A Siagh-side create whose CRM response has not been stored yet.
     let intent = app
         .store
         .begin_create_from_siagh("customer", "8403", "person", "attempt-1")
