@@ -281,6 +281,7 @@ fn demo_quote(customer: &CrmId, product: &str, count: &str, price: &str) -> NewQ
         type_code: "PI_5".into(),
         subject: "پیش فاکتور نمایشی".into(),
         description: String::new(),
+        quote_date: None,
         lines: vec![NewQuoteLine {
             product_code: product.into(),
             product_name: "کالای نمایشی".into(),

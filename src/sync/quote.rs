@@ -212,6 +212,16 @@ impl QuoteSync {
                 fiscal_year = choice.fiscal_year,
                 "quote dated in another Jalali year than Siagh's open fiscal year; using Siagh's"
             );
+            let note = format!(
+                "the quote is dated in Jalali year {quote_year} (Tehran time) but Siagh's open \
+                 fiscal year is {}; the pre-invoice is booked into {}",
+                choice.fiscal_year, choice.fiscal_year
+            );
+            self.store
+                .record(log_entry(job, "fiscal_year_mismatch", |entry| {
+                    entry.error = Some(note)
+                }))
+                .await?;
         }
         let form = to_preinvoice(
             quote,

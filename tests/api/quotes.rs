@@ -3,10 +3,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use siagh_sync::crm::CrmId;
 use siagh_sync::sim::crm::{NewOrganization, NewQuote, NewQuoteLine};
-use siagh_sync::store::Backend;
+use siagh_sync::sim::siagh::SiaghSimConfig;
+use siagh_sync::store::{Backend, LogFilter};
 
 use crate::helpers::{TestApp, TestConfig, on_both_backends, spawn_app, spawn_app_with};
 
@@ -17,6 +19,8 @@ on_both_backends!(
     lost_answer_goes_to_review_without_resending,
     rejected_line_is_dead_lettered_with_its_row,
     quote_edited_after_export_is_a_conflict,
+    fiscal_year_follows_tehran_nowruz,
+    fiscal_year_far_from_the_quote_goes_to_review,
 );
 
 fn decimal(text: &str) -> Decimal {
@@ -40,6 +44,7 @@ fn quote_for(customer: &CrmId, lines: Vec<NewQuoteLine>) -> NewQuote {
         type_code: "PI_5".into(),
         subject: "پیش فاکتور آزمون".into(),
         description: String::new(),
+        quote_date: None,
         lines,
     }
 }
@@ -248,5 +253,113 @@ async fn quote_edited_after_export_is_a_conflict(backend: Backend) {
     assert_eq!(conflict["field"], "quote changed after export");
     assert!(conflict["base_value"].as_str().unwrap().contains("\"1\""));
     assert!(conflict["crm_value"].as_str().unwrap().contains("\"9\""));
+    app.shutdown().await;
+}
+
+fn local(text: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S").unwrap()
+}
+
+async fn spawn_with_fiscal_year(backend: Backend, fiscal_year: i32) -> TestApp {
+    let config = TestConfig {
+        siagh: SiaghSimConfig {
+            fiscal_year,
+            ..SiaghSimConfig::default()
+        },
+        ..TestConfig::default()
+    };
+    spawn_app_with(backend, config).await
+}
+
+/// Exports a one-line quote dated `quote_date` (CRM local time, Tehran) and returns the
+/// pre-invoice's `salmali` and the audit's fiscal-year notes for the quote.
+async fn export_dated(app: &TestApp, customer: &CrmId, quote_date: &str) -> (String, Vec<String>) {
+    let before = app.siagh.preinvoices().len();
+    let mut new = quote_for(customer, vec![line("P-1001", "1", "100000", "0")]);
+    new.quote_date = Some(local(quote_date));
+    let quote = app.crm.create_quote(new).await;
+    app.wait_until_idle().await;
+
+    let preinvoices = app.siagh.preinvoices();
+    assert_eq!(
+        preinvoices.len(),
+        before + 1,
+        "one pre-invoice for {quote_date}"
+    );
+    let year = preinvoices[before]
+        .header_value("sl_sanad.salmali")
+        .unwrap()
+        .to_owned();
+    let notes = app
+        .store
+        .log_entries(LogFilter {
+            entity: Some("quote".into()),
+            record_id: Some(quote.0.clone()),
+            action: Some("fiscal_year_mismatch".into()),
+            ..LogFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|entry| entry.error)
+        .collect();
+    (year, notes)
+}
+
+async fn fiscal_year_follows_tehran_nowruz(backend: Backend) {
+    // Siagh has opened 1404, which began on 2025-03-21 (1 Farvardin).
+    let app = spawn_with_fiscal_year(backend, 1404).await;
+    let (customer, _) = linked_organization(&app, "شرکت نوروز", "09360000007").await;
+
+    let (year, notes) = export_dated(&app, &customer, "2025-03-21T10:00:00").await;
+    assert_eq!(
+        (year.as_str(), notes.len()),
+        ("1404", 0),
+        "1 Farvardin 1404"
+    );
+
+    let (year, notes) = export_dated(&app, &customer, "2025-03-20T10:00:00").await;
+    assert_eq!(year, "1404", "booked into the open year");
+    assert_eq!(notes.len(), 1, "29 Esfand 1403 is recorded as a mismatch");
+    assert!(notes[0].contains("1403"), "{}", notes[0]);
+    app.shutdown().await;
+
+    // Siagh still has 1403 open when the first quotes of 1404 arrive.
+    let app = spawn_with_fiscal_year(backend, 1403).await;
+    let (customer, _) = linked_organization(&app, "شرکت اسفند", "09360000008").await;
+
+    let (year, notes) = export_dated(&app, &customer, "2025-03-20T23:59:00").await;
+    assert_eq!(
+        (year.as_str(), notes.len()),
+        ("1403", 0),
+        "last minute of 1403"
+    );
+
+    // 2025-03-20 22:00 UTC is 01:30 on 1 Farvardin 1404 in Tehran.
+    let (year, notes) = export_dated(&app, &customer, "2025-03-21T01:30:00").await;
+    assert_eq!(year, "1403", "booked into the open year");
+    assert_eq!(notes.len(), 1, "already 1404 in Tehran: {notes:?}");
+    assert!(notes[0].contains("1404"), "{}", notes[0]);
+    app.shutdown().await;
+}
+
+async fn fiscal_year_far_from_the_quote_goes_to_review(backend: Backend) {
+    let app = spawn_with_fiscal_year(backend, 1404).await;
+    let (customer, _) = linked_organization(&app, "شرکت سال دور", "09360000009").await;
+    let mut new = quote_for(&customer, vec![line("P-1001", "1", "100000", "0")]);
+    new.quote_date = Some(local("2023-06-01T10:00:00"));
+
+    let quote = app.crm.create_quote(new).await;
+    app.wait_until_idle().await;
+
+    assert!(app.siagh.preinvoices().is_empty(), "nothing booked");
+    let dead = app.admin_get("/admin/dead-letters").await;
+    let job = &dead["dead_letters"][0];
+    assert_eq!(job["record_id"], quote.0.as_str());
+    let reason = job["last_error"].as_str().unwrap();
+    assert!(
+        reason.contains("1402") && reason.contains("1404"),
+        "{reason}"
+    );
     app.shutdown().await;
 }

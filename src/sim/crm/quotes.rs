@@ -35,6 +35,9 @@ pub struct NewQuote {
     pub subject: String,
     #[serde(default)]
     pub description: String,
+    /// `quoteDate` in the CRM's local time; a new quote in the CRM has none.
+    #[serde(default, with = "crate::crm::model::local_datetime::option")]
+    pub quote_date: Option<NaiveDateTime>,
     pub lines: Vec<NewQuoteLine>,
 }
 
@@ -132,7 +135,7 @@ pub(crate) fn build_quote(
         toll: Decimal::ZERO,
         additional_costs: None,
         total_value: Decimal::ZERO,
-        quote_date: None,
+        quote_date: new.quote_date,
         expire_date: None,
         vat_percent: vat_percent.normalize(),
         toll_percent: Decimal::ZERO,
@@ -265,6 +268,7 @@ mod tests {
             type_code: "PI_5".to_owned(),
             subject: "پیش فاکتور آزمایشی".to_owned(),
             description: String::new(),
+            quote_date: None,
             lines: vec![
                 NewQuoteLine {
                     product_code: "P-1001".to_owned(),

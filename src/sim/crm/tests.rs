@@ -1025,6 +1025,7 @@ fn sample_quote(identity_id: &CrmId) -> NewQuote {
         type_code: "PI_5".to_owned(),
         subject: "پیش فاکتور آزمایشی".to_owned(),
         description: String::new(),
+        quote_date: None,
         lines: vec![
             NewQuoteLine {
                 product_code: "P-1001".to_owned(),
