@@ -38,6 +38,7 @@ pub const VARIABLES: &[&str] = &[
     "CRM_FULL_SCAN_INTERVAL_SECS",
     "CONFLICT_POLICY",
     "QUOTE_SALE_MODELS",
+    "CRM_QUOTE_TYPE_CODES",
     "PREINVOICE_DOCUMENT_TYPE",
     "PREINVOICE_PAYMENT_TYPE",
     "PREINVOICE_SALE_TYPE",
@@ -165,6 +166,9 @@ pub struct SyncSettings {
     pub conflict_policy: crate::sync::merge::ConflictPolicy,
     /// Siagh sale model of each CRM quote type code that does not follow `PI_<n>`.
     pub quote_sale_models: HashMap<String, String>,
+    /// Quote type codes the CRM poller follows from its first cycle. It also follows the
+    /// codes of `quote_sale_models` and every code seen on a quote the engine fetched.
+    pub crm_quote_type_codes: Vec<String>,
     /// Pre-invoice header values that no quote field decides.
     pub preinvoice_defaults: crate::sync::quote_mapping::PreInvoiceDefaults,
 }
@@ -185,6 +189,7 @@ impl Default for SyncSettings {
             crm_full_scan_interval: Duration::from_secs(DEFAULT_CRM_FULL_SCAN_INTERVAL_SECS),
             conflict_policy: crate::sync::merge::ConflictPolicy::default(),
             quote_sale_models: HashMap::new(),
+            crm_quote_type_codes: Vec::new(),
             preinvoice_defaults: crate::sync::quote_mapping::PreInvoiceDefaults::default(),
         }
     }
@@ -265,6 +270,10 @@ impl Settings {
                 DEFAULT_CRM_FULL_SCAN_INTERVAL_SECS,
             )?),
             quote_sale_models: sale_model_table(&source)?,
+            crm_quote_type_codes: source
+                .optional("CRM_QUOTE_TYPE_CODES")
+                .map(split_list)
+                .unwrap_or_default(),
             preinvoice_defaults: preinvoice_defaults(&source)?,
             conflict_policy: match source.optional("CONFLICT_POLICY") {
                 None => defaults.conflict_policy,

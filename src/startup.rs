@@ -18,7 +18,7 @@ use crate::dedup::Dedup;
 use crate::http::{self, AppState};
 use crate::siagh::{SiaghClient, SiaghClientConfig};
 use crate::store::Store;
-use crate::sync::crm_poller::CrmPoller;
+use crate::sync::crm_poller::{CrmPollSettings, CrmPoller, PollerWake};
 use crate::sync::customer::CustomerSync;
 use crate::sync::finance_poller::FinancePoller;
 use crate::sync::messages::ReleaseLeadership;
@@ -111,12 +111,21 @@ impl Application {
         if let Some(interval) = settings.sync.crm_poll_interval {
             let store = store.clone();
             let crm = crm_client.clone();
-            let scan_interval = settings.sync.crm_full_scan_interval;
+            let mut quote_type_codes = settings.sync.crm_quote_type_codes.clone();
+            quote_type_codes.extend(settings.sync.quote_sale_models.keys().cloned());
+            let poll_settings = CrmPollSettings {
+                interval,
+                scan_interval: settings.sync.crm_full_scan_interval,
+                quote_type_codes,
+            };
             let holder = format!("{}:{}", instance_name(), uuid::Uuid::new_v4());
-            let wake = orchestrator.clone().recipient();
+            let wake = PollerWake {
+                customers: orchestrator.clone().recipient(),
+                quotes: quote_orchestrator.clone().recipient(),
+            };
             let registry = registry.clone();
             crm_poller = Some(Supervisor::start(move |_| {
-                CrmPoller::new(store, crm, interval, scan_interval, holder, wake, registry)
+                CrmPoller::new(store, crm, poll_settings, holder, wake, registry)
             }));
         }
         let mut finance_poller = None;

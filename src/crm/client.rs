@@ -38,6 +38,7 @@ const ORGANIZATION_UPDATE_PATH: &str = "/api/v2/crmobject/organization/update";
 const PERSON_FIND_PATH: &str = "/api/v2/crmobject/person/find";
 const ORGANIZATION_FIND_PATH: &str = "/api/v2/crmobject/organization/find";
 const QUOTE_GET_PATH: &str = "/api/v2/crmobject/quote/sales/get";
+const QUOTE_FIND_PATH: &str = "/api/v2/crmobject/quote/sales/find";
 
 /// `platformType` sent on login. 1 is the only value known to work.
 const PLATFORM_TYPE: u8 = 1;
@@ -114,6 +115,7 @@ struct Endpoints {
     person_find: Url,
     organization_find: Url,
     quote_get: Url,
+    quote_find: Url,
 }
 
 #[derive(Default)]
@@ -584,6 +586,7 @@ impl Endpoints {
             person_find: join(PERSON_FIND_PATH)?,
             organization_find: join(ORGANIZATION_FIND_PATH)?,
             quote_get: join(QUOTE_GET_PATH)?,
+            quote_find: join(QUOTE_FIND_PATH)?,
         })
     }
 }

@@ -32,6 +32,49 @@ impl Store {
             .optional()?)
     }
 
+    /// Returns the cursors whose name starts with `prefix`, as `(name, value)` pairs sorted
+    /// by name.
+    pub async fn poll_cursors_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.connection().await?;
+        let pattern = format!("{}%", escape_like(prefix));
+        let rows: Vec<(String, String)> = per_backend!(conn, |c| {
+            poll_cursors::table
+                .filter(poll_cursors::name.like(&pattern).escape('\\'))
+                .select((poll_cursors::name, poll_cursors::value))
+                .order(poll_cursors::name)
+                .load(c)
+                .await
+        })?;
+        // SQLite's LIKE ignores ASCII case.
+        Ok(rows
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .collect())
+    }
+
+    /// Creates the cursor `name` with `value` unless it exists; an existing cursor keeps
+    /// its value. Returns whether the cursor was created.
+    pub async fn create_poll_cursor(&self, name: &str, value: &str) -> Result<bool, StoreError> {
+        let mut conn = self.connection().await?;
+        let row = CursorRow {
+            name,
+            value,
+            updated_at: utc_now(),
+        };
+        let inserted = per_backend!(conn, |c| {
+            diesel::insert_into(poll_cursors::table)
+                .values(&row)
+                .on_conflict(poll_cursors::name)
+                .do_nothing()
+                .execute(c)
+                .await
+        })?;
+        Ok(inserted == 1)
+    }
+
     /// Enqueues `jobs` as [`Store::enqueue_job`] would and sets the cursor `cursor_name` to
     /// `cursor_value`, in one transaction. Returns one result per job, in order.
     ///
@@ -78,6 +121,18 @@ impl Store {
         );
         Ok(enqueued)
     }
+}
+
+/// Escapes the `LIKE` wildcards `%` and `_` (and the escape character) in `text`.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
 }
 
 #[cfg(test)]
@@ -146,5 +201,57 @@ mod tests {
         assert_eq!(store.queue_stats().await.unwrap().pending, 0);
     }
 
-    test_on_both_backends!(cursor_moves_with_jobs, failed_job_keeps_cursor);
+    async fn created_cursor_keeps_existing_value(store: Store) {
+        assert!(store.create_poll_cursor("quote:PI_5", "100").await.unwrap());
+        assert!(!store.create_poll_cursor("quote:PI_5", "300").await.unwrap());
+        store
+            .enqueue_jobs_with_cursor(Vec::new(), "quote:PI_5", "200")
+            .await
+            .unwrap();
+
+        assert_eq!(
+            store.poll_cursor("quote:PI_5").await.unwrap().as_deref(),
+            Some("200")
+        );
+    }
+
+    async fn prefix_lists_matching_cursors_only(store: Store) {
+        for name in [
+            "quote:PI_5",
+            "quote:Productinvoice",
+            "quoteXPI",
+            "QUOTE:PI_6",
+            "crm:person",
+        ] {
+            store.create_poll_cursor(name, "1").await.unwrap();
+        }
+
+        let names: Vec<String> = store
+            .poll_cursors_with_prefix("quote:")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let underscore: Vec<String> = store
+            .poll_cursors_with_prefix("quote_")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+
+        assert_eq!(names, ["quote:PI_5", "quote:Productinvoice"]);
+        assert!(
+            underscore.is_empty(),
+            "`_` is not a wildcard: {underscore:?}"
+        );
+    }
+
+    test_on_both_backends!(
+        cursor_moves_with_jobs,
+        failed_job_keeps_cursor,
+        created_cursor_keeps_existing_value,
+        prefix_lists_matching_cursors_only
+    );
 }

@@ -1,15 +1,23 @@
 //! The CrmPoller actor: catches CRM changes whose webhook was lost.
 //!
-//! Each cycle queries the CRM's find API for persons and organizations whose `ModifyDate` is at or
-//! after the stored cursor (minus a small overlap), oldest first. The cursor is the highest
-//! modification time actually received, in the CRM's own local time, and is saved in the same
+//! Each cycle queries the CRM's find API for persons, organizations and sales quotes whose
+//! `ModifyDate` is at or after the stored cursor (minus a small overlap), oldest first. Each
+//! feed (persons, organizations, and each quote type code) has its own cursor: the highest
+//! modification time actually received, in the CRM's own local time, saved in the same
 //! transaction as the jobs it produced, never as the wall-clock time at the end of a cycle.
 //! Records whose checksum equals the one stored on their link are skipped, so the overlap and
 //! the engine's own writes cost nothing.
 //!
-//! The find API is not confirmed on a live server. When the CRM rejects it, the poller falls
-//! back to its safety net alone: a full identity scan at a much lower frequency that compares
-//! every linked record's checksum.
+//! Find takes a type code. Identities use the stock `person` and `organization` codes. Quote
+//! types are named by each installation, so the poller follows the codes configured in
+//! `CRM_QUOTE_TYPE_CODES` and `QUOTE_SALE_MODELS`, and every code seen on a quote the engine
+//! fetched: the quote step creates that code's cursor.
+//!
+//! The find API is not confirmed on a live server, and a quote find is not even known to
+//! exist. When the CRM rejects the identity find, the poller falls back to its safety net
+//! alone: a full identity scan at a much lower frequency that compares every linked record's
+//! checksum. When it rejects the quote find, quotes arrive by webhook only. Both limits show
+//! in `/admin/status`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,9 +29,10 @@ use tokio::sync::Mutex;
 use super::customer::CrmRecord;
 use super::leadership;
 use super::messages::{JobsAvailable, ReleaseLeadership};
+use super::quote::quote_checksum;
 use super::supervision::{ActorRegistry, catch_panic};
-use super::{ENTITY_CUSTOMER, SCOPE_ALL};
-use crate::crm::{CrmClient, CrmId, IdentityKind};
+use super::{ENTITY_CUSTOMER, ENTITY_QUOTE, SCOPE_ALL};
+use crate::crm::{CrmClient, CrmId, CrmQuote, IdentityKind};
 use crate::store::{Leadership, NewJob, Store, StoreError};
 
 pub const ACTOR_NAME: &str = "crm_poller";
@@ -41,6 +50,24 @@ const CURSOR_OVERLAP: chrono::Duration = chrono::Duration::seconds(5);
 const SCAN_PAGE_SIZE: u32 = 200;
 /// Format of the cursor value: the CRM's own naive local time with milliseconds.
 const CURSOR_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f";
+/// Prefix of a quote feed's cursor name, followed by the quote type code.
+const QUOTE_CURSOR_PREFIX: &str = "crm_quote_modify_date:";
+/// Prefix of the name of a quote feed's first cursor value, followed by the type code.
+const QUOTE_START_PREFIX: &str = "crm_quote_poll_start:";
+const LIMIT_IDENTITY_FIND: &str =
+    "the CRM rejects person/find and organization/find; only the full identity scan runs";
+const LIMIT_QUOTE_FIND: &str =
+    "the CRM rejects quote/sales/find; quote changes arrive by webhook only";
+
+/// Name of the cursor of the quotes of type `type_code`.
+pub(crate) fn quote_cursor_name(type_code: &str) -> String {
+    format!("{QUOTE_CURSOR_PREFIX}{type_code}")
+}
+
+/// Writes a CRM modification time as a cursor value.
+pub(crate) fn cursor_value(time: NaiveDateTime) -> String {
+    time.format(CURSOR_FORMAT).to_string()
+}
 
 #[derive(Debug, thiserror::Error)]
 enum PollError {
@@ -53,18 +80,35 @@ enum PollError {
 #[derive(Default)]
 struct PollState {
     leadership: Option<Leadership>,
-    /// Set once the CRM rejected the find API; only the full scan runs after that.
+    /// Set once the CRM rejected the identity find, after which only the full scan runs.
     find_unsupported: bool,
+    /// Set once the CRM rejected the quote find, after which quotes are not polled.
+    quote_find_unsupported: bool,
     last_scan: Option<Instant>,
+}
+
+/// How often the CRM poller runs and what it follows.
+#[derive(Debug, Clone)]
+pub struct CrmPollSettings {
+    pub interval: Duration,
+    /// Time between two full identity scans.
+    pub scan_interval: Duration,
+    /// Quote type codes to poll besides the ones seen on fetched quotes.
+    pub quote_type_codes: Vec<String>,
+}
+
+/// The orchestrators the poller wakes when it queued jobs for them.
+pub struct PollerWake {
+    pub customers: Recipient<JobsAvailable>,
+    pub quotes: Recipient<JobsAvailable>,
 }
 
 pub struct CrmPoller {
     store: Store,
     crm: CrmClient,
-    interval: Duration,
-    scan_interval: Duration,
+    settings: Arc<CrmPollSettings>,
     holder: String,
-    wake: Recipient<JobsAvailable>,
+    wake: PollerWake,
     registry: ActorRegistry,
     state: Arc<Mutex<PollState>>,
     polling: bool,
@@ -74,18 +118,16 @@ impl CrmPoller {
     pub fn new(
         store: Store,
         crm: CrmClient,
-        interval: Duration,
-        scan_interval: Duration,
+        settings: CrmPollSettings,
         holder: String,
-        wake: Recipient<JobsAvailable>,
+        wake: PollerWake,
         registry: ActorRegistry,
     ) -> Self {
         registry.register(ACTOR_NAME);
         Self {
             store,
             crm,
-            interval,
-            scan_interval,
+            settings: Arc::new(settings),
             holder,
             wake,
             registry,
@@ -106,8 +148,7 @@ impl CrmPoller {
             crm: self.crm.clone(),
             state: self.state.clone(),
             holder: self.holder.clone(),
-            interval: self.interval,
-            scan_interval: self.scan_interval,
+            settings: self.settings.clone(),
         }));
         ctx.spawn(cycle.into_actor(self).map(move |result, act, ctx| {
             act.polling = false;
@@ -132,18 +173,34 @@ impl CrmPoller {
         self.registry.update_poll(ACTOR_NAME, |poll| {
             poll.leader = outcome != Outcome::StandingBy
         });
-        let Outcome::Polled { queued } = outcome else {
+        let Outcome::Polled {
+            customers,
+            quotes,
+            limitations,
+        } = outcome
+        else {
             return;
         };
         self.registry.update_poll(ACTOR_NAME, |poll| {
             poll.last_success_at = Some(chrono::Utc::now());
             poll.last_duration_ms = Some(duration_ms);
-            poll.last_changes = Some(queued as u64);
+            poll.last_changes = Some((customers + quotes) as u64);
             poll.last_error = None;
+            poll.limitations = limitations;
         });
-        if queued > 0 {
-            tracing::info!(queued, duration_ms, "CRM poll queued changed records");
-            self.wake.do_send(JobsAvailable);
+        if customers + quotes > 0 {
+            tracing::info!(
+                customers,
+                quotes,
+                duration_ms,
+                "CRM poll queued changed records"
+            );
+        }
+        if customers > 0 {
+            self.wake.customers.do_send(JobsAvailable);
+        }
+        if quotes > 0 {
+            self.wake.quotes.do_send(JobsAvailable);
         }
     }
 }
@@ -165,12 +222,13 @@ impl Actor for CrmPoller {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::info!(
-            interval_secs = self.interval.as_secs_f64(),
-            scan_interval_secs = self.scan_interval.as_secs_f64(),
+            interval_secs = self.settings.interval.as_secs_f64(),
+            scan_interval_secs = self.settings.scan_interval.as_secs_f64(),
+            quote_type_codes = ?self.settings.quote_type_codes,
             "CRM poller started"
         );
         self.start_cycle(ctx);
-        ctx.run_interval(self.interval, |act, ctx| act.start_cycle(ctx));
+        ctx.run_interval(self.settings.interval, |act, ctx| act.start_cycle(ctx));
     }
 }
 
@@ -187,7 +245,12 @@ impl Supervised for CrmPoller {
 enum Outcome {
     Paused,
     StandingBy,
-    Polled { queued: usize },
+    /// Jobs queued per entity, and what this CRM does not let the poller do.
+    Polled {
+        customers: usize,
+        quotes: usize,
+        limitations: Vec<String>,
+    },
 }
 
 /// Inputs of one poll cycle.
@@ -196,16 +259,18 @@ struct Cycle {
     crm: CrmClient,
     state: Arc<Mutex<PollState>>,
     holder: String,
-    interval: Duration,
-    scan_interval: Duration,
+    settings: Arc<CrmPollSettings>,
 }
 
 async fn poll_once(cycle: Cycle) -> Result<Outcome, PollError> {
     let paused = cycle.store.paused_scopes().await?;
-    if paused
-        .iter()
-        .any(|scope| scope == SCOPE_ALL || scope == ENTITY_CUSTOMER)
-    {
+    let is_paused = |entity: &str| {
+        paused
+            .iter()
+            .any(|scope| scope == SCOPE_ALL || scope == entity)
+    };
+    let (customers_paused, quotes_paused) = (is_paused(ENTITY_CUSTOMER), is_paused(ENTITY_QUOTE));
+    if customers_paused && quotes_paused {
         return Ok(Outcome::Paused);
     }
     let mut state = cycle.state.lock().await;
@@ -214,17 +279,53 @@ async fn poll_once(cycle: Cycle) -> Result<Outcome, PollError> {
         &mut state.leadership,
         LEADERSHIP,
         &cycle.holder,
-        cycle.interval,
+        cycle.settings.interval,
     )
     .await?;
     if !held.may_poll() {
         return Ok(Outcome::StandingBy);
     }
 
+    let mut customers = 0;
+    if !customers_paused {
+        customers = poll_identities(&cycle, &mut state).await?;
+    }
+    let mut quotes = 0;
+    if !quotes_paused && !state.quote_find_unsupported {
+        for feed in quote_feeds(&cycle.store, &cycle.settings.quote_type_codes).await? {
+            match poll_feed(&cycle.store, &cycle.crm, &feed).await {
+                Ok(count) => quotes += count,
+                Err(PollError::Crm(crate::crm::Error::FindUnsupported { status, .. })) => {
+                    tracing::warn!(http.status = status.as_u16(), "{LIMIT_QUOTE_FIND}");
+                    state.quote_find_unsupported = true;
+                    break;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    let limitations = [
+        (state.find_unsupported, LIMIT_IDENTITY_FIND),
+        (state.quote_find_unsupported, LIMIT_QUOTE_FIND),
+    ]
+    .into_iter()
+    .filter(|(applies, _)| *applies)
+    .map(|(_, text)| text.to_owned())
+    .collect();
+    Ok(Outcome::Polled {
+        customers,
+        quotes,
+        limitations,
+    })
+}
+
+/// Polls persons and organizations by find, and runs the full scan when it is due. Returns
+/// the number of jobs queued.
+async fn poll_identities(cycle: &Cycle, state: &mut PollState) -> Result<usize, PollError> {
     let mut queued = 0;
     if !state.find_unsupported {
         for kind in [IdentityKind::Person, IdentityKind::Organization] {
-            match poll_kind(&cycle.store, &cycle.crm, kind).await {
+            match poll_feed(&cycle.store, &cycle.crm, &Feed::Identities(kind)).await {
                 Ok(count) => queued += count,
                 Err(PollError::Crm(crate::crm::Error::FindUnsupported { status, .. })) => {
                     tracing::warn!(
@@ -240,37 +341,142 @@ async fn poll_once(cycle: Cycle) -> Result<Outcome, PollError> {
     }
     let scan_due = state
         .last_scan
-        .is_none_or(|last| last.elapsed() >= cycle.scan_interval);
+        .is_none_or(|last| last.elapsed() >= cycle.settings.scan_interval);
     if scan_due {
         queued += full_scan(&cycle.store, &cycle.crm).await?;
         state.last_scan = Some(Instant::now());
     }
-    Ok(Outcome::Polled { queued })
+    Ok(queued)
 }
 
-fn cursor_name(kind: IdentityKind) -> String {
-    format!("crm_modify_date:{}", kind.default_type_code())
+/// Returns the quote feeds to poll: the configured type codes and the ones whose cursor the
+/// quote step created, each once.
+async fn quote_feeds(store: &Store, configured: &[String]) -> Result<Vec<Feed>, StoreError> {
+    let mut codes: Vec<String> = configured.to_vec();
+    for (name, _) in store.poll_cursors_with_prefix(QUOTE_CURSOR_PREFIX).await? {
+        if let Some(code) = name.strip_prefix(QUOTE_CURSOR_PREFIX) {
+            codes.push(code.to_owned());
+        }
+    }
+    codes.sort();
+    codes.dedup();
+    Ok(codes
+        .into_iter()
+        .map(|type_code| Feed::Quotes { type_code })
+        .collect())
 }
 
-/// Name of the cursor's first value: records never synced and last modified at or before it
-/// predate the poller and are left to the import.
-fn start_name(kind: IdentityKind) -> String {
-    format!("crm_poll_start:{}", kind.default_type_code())
+/// One stream of CRM records that the poller follows by `ModifyDate`, with its own cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Feed {
+    Identities(IdentityKind),
+    /// Sales quotes of one type code.
+    Quotes {
+        type_code: String,
+    },
 }
 
-/// Reads one kind's records changed since its cursor and queues the ones that differ from
+impl Feed {
+    fn cursor_name(&self) -> String {
+        match self {
+            Feed::Identities(kind) => format!("crm_modify_date:{}", kind.default_type_code()),
+            Feed::Quotes { type_code } => quote_cursor_name(type_code),
+        }
+    }
+
+    /// Name of the cursor's first value. Records never synced and last modified at or before
+    /// it predate the poller, so they are left to the import (identities) or not exported
+    /// (quotes).
+    fn start_name(&self) -> String {
+        match self {
+            Feed::Identities(kind) => format!("crm_poll_start:{}", kind.default_type_code()),
+            Feed::Quotes { type_code } => format!("{QUOTE_START_PREFIX}{type_code}"),
+        }
+    }
+
+    async fn find_page(
+        &self,
+        crm: &CrmClient,
+        since: NaiveDateTime,
+        page: u32,
+    ) -> Result<Vec<Polled>, PollError> {
+        Ok(match self {
+            Feed::Identities(IdentityKind::Person) => crm
+                .find_people_modified_since(
+                    IdentityKind::Person.default_type_code(),
+                    since,
+                    page,
+                    FIND_PAGE_SIZE,
+                )
+                .await?
+                .data
+                .into_iter()
+                .map(|person| Polled::Identity(CrmRecord::Person(Box::new(person))))
+                .collect(),
+            Feed::Identities(IdentityKind::Organization) => crm
+                .find_organizations_modified_since(
+                    IdentityKind::Organization.default_type_code(),
+                    since,
+                    page,
+                    FIND_PAGE_SIZE,
+                )
+                .await?
+                .data
+                .into_iter()
+                .map(|organization| {
+                    Polled::Identity(CrmRecord::Organization(Box::new(organization)))
+                })
+                .collect(),
+            Feed::Quotes { type_code } => crm
+                .find_quotes_modified_since(type_code, since, page, FIND_PAGE_SIZE)
+                .await?
+                .data
+                .into_iter()
+                .map(|quote| Polled::Quote(Box::new(quote)))
+                .collect(),
+        })
+    }
+}
+
+/// A record a find returned.
+enum Polled {
+    Identity(CrmRecord),
+    Quote(Box<CrmQuote>),
+}
+
+impl Polled {
+    fn modify_date(&self) -> NaiveDateTime {
+        match self {
+            Polled::Identity(record) => modify_date(record),
+            Polled::Quote(quote) => quote.object.modify_date,
+        }
+    }
+
+    async fn job_if_changed(
+        &self,
+        store: &Store,
+        start: NaiveDateTime,
+    ) -> Result<Option<NewJob>, StoreError> {
+        match self {
+            Polled::Identity(record) => job_if_changed(store, record, Some(start)).await,
+            Polled::Quote(quote) => quote_job_if_changed(store, quote, start).await,
+        }
+    }
+}
+
+/// Reads one feed's records changed since its cursor and queues the ones that differ from
 /// their link. Returns the number of jobs queued.
-async fn poll_kind(store: &Store, crm: &CrmClient, kind: IdentityKind) -> Result<usize, PollError> {
-    let name = cursor_name(kind);
+async fn poll_feed(store: &Store, crm: &CrmClient, feed: &Feed) -> Result<usize, PollError> {
+    let name = feed.cursor_name();
     let Some(cursor) = store.poll_cursor(&name).await? else {
-        return start_cursor(store, crm, kind, &name).await;
+        return start_cursor(store, crm, feed).await;
     };
     let Ok(cursor) = NaiveDateTime::parse_from_str(&cursor, CURSOR_FORMAT) else {
         tracing::warn!(cursor = %cursor, "unreadable CRM poll cursor; starting it again");
-        return start_cursor(store, crm, kind, &name).await;
+        return start_cursor(store, crm, feed).await;
     };
     let start = store
-        .poll_cursor(&start_name(kind))
+        .poll_cursor(&feed.start_name())
         .await?
         .and_then(|value| NaiveDateTime::parse_from_str(&value, CURSOR_FORMAT).ok())
         .unwrap_or(cursor);
@@ -278,18 +484,18 @@ async fn poll_kind(store: &Store, crm: &CrmClient, kind: IdentityKind) -> Result
     let mut queued = 0;
     let mut newest = cursor;
     for page in 1..=MAX_PAGES_PER_CYCLE {
-        let records = find_page(crm, kind, since, page).await?;
+        let records = feed.find_page(crm, since, page).await?;
         let full_page = records.len() == FIND_PAGE_SIZE as usize;
         let mut jobs = Vec::new();
         for record in records {
-            newest = newest.max(modify_date(&record));
-            if let Some(job) = job_if_changed(store, &record, Some(start)).await? {
+            newest = newest.max(record.modify_date());
+            if let Some(job) = record.job_if_changed(store, start).await? {
                 jobs.push(job);
             }
         }
         queued += jobs.len();
         store
-            .enqueue_jobs_with_cursor(jobs, &name, &newest.format(CURSOR_FORMAT).to_string())
+            .enqueue_jobs_with_cursor(jobs, &name, &cursor_value(newest))
             .await?;
         if !full_page {
             break;
@@ -298,64 +504,35 @@ async fn poll_kind(store: &Store, crm: &CrmClient, kind: IdentityKind) -> Result
     Ok(queued)
 }
 
-/// Sets a kind's first cursor to the newest modification time the CRM holds, queuing nothing:
-/// records changed before the poller first ran are the import's work, not the poller's.
-async fn start_cursor(
-    store: &Store,
-    crm: &CrmClient,
-    kind: IdentityKind,
-    name: &str,
-) -> Result<usize, PollError> {
+/// Sets a feed's first cursor to the newest modification time the CRM holds, queuing
+/// nothing: records changed before the poller first ran are not the poller's work. A feed
+/// with no records at all starts at the earliest time, so that every record it gets later
+/// counts as new.
+async fn start_cursor(store: &Store, crm: &CrmClient, feed: &Feed) -> Result<usize, PollError> {
     let epoch = NaiveDateTime::default();
     let mut newest = None;
     let mut page = 1;
     // Ascending order is the only one the poller relies on, so the newest record is found by
     // paging to the end once.
     loop {
-        let records = find_page(crm, kind, epoch, page).await?;
+        let records = feed.find_page(crm, epoch, page).await?;
         let full_page = records.len() == FIND_PAGE_SIZE as usize;
-        newest = records.iter().map(modify_date).max().max(newest);
+        newest = records.iter().map(Polled::modify_date).max().max(newest);
         if !full_page {
             break;
         }
         page += 1;
     }
-    if let Some(newest) = newest {
-        let value = newest.format(CURSOR_FORMAT).to_string();
-        store
-            .enqueue_jobs_with_cursor(Vec::new(), &start_name(kind), &value)
-            .await?;
-        store
-            .enqueue_jobs_with_cursor(Vec::new(), name, &value)
-            .await?;
-        tracing::info!(kind = kind.default_type_code(), cursor = %newest, "CRM poll cursor started");
-    }
+    let newest = newest.unwrap_or(epoch);
+    let value = cursor_value(newest);
+    store
+        .enqueue_jobs_with_cursor(Vec::new(), &feed.start_name(), &value)
+        .await?;
+    store
+        .enqueue_jobs_with_cursor(Vec::new(), &feed.cursor_name(), &value)
+        .await?;
+    tracing::info!(feed = ?feed, cursor = %newest, "CRM poll cursor started");
     Ok(0)
-}
-
-async fn find_page(
-    crm: &CrmClient,
-    kind: IdentityKind,
-    since: NaiveDateTime,
-    page: u32,
-) -> Result<Vec<CrmRecord>, PollError> {
-    let type_code = kind.default_type_code();
-    Ok(match kind {
-        IdentityKind::Person => crm
-            .find_people_modified_since(type_code, since, page, FIND_PAGE_SIZE)
-            .await?
-            .data
-            .into_iter()
-            .map(|person| CrmRecord::Person(Box::new(person)))
-            .collect(),
-        IdentityKind::Organization => crm
-            .find_organizations_modified_since(type_code, since, page, FIND_PAGE_SIZE)
-            .await?
-            .data
-            .into_iter()
-            .map(|organization| CrmRecord::Organization(Box::new(organization)))
-            .collect(),
-    })
 }
 
 fn modify_date(record: &CrmRecord) -> NaiveDateTime {
@@ -370,6 +547,35 @@ fn record_id(record: &CrmRecord) -> &CrmId {
         CrmRecord::Person(person) => &person.object.crm_id,
         CrmRecord::Organization(organization) => &organization.object.crm_id,
     }
+}
+
+/// Builds a job for a quote that differs from what was exported, or that was never exported
+/// and was modified after `start`. A quote whose export is in flight or awaits review gets
+/// no job, because a running job or an operator already owns it.
+async fn quote_job_if_changed(
+    store: &Store,
+    quote: &CrmQuote,
+    start: NaiveDateTime,
+) -> Result<Option<NewJob>, StoreError> {
+    let id = &quote.object.crm_id;
+    match store.link_by_crm_id(ENTITY_QUOTE, &id.0).await? {
+        Some(link) if link.state != "linked" => return Ok(None),
+        Some(link) if link.crm_checksum.as_deref() == Some(quote_checksum(quote).as_str()) => {
+            return Ok(None);
+        }
+        None if quote.object.modify_date <= start => return Ok(None),
+        _ => {}
+    }
+    Ok(Some(NewJob {
+        entity: ENTITY_QUOTE.to_owned(),
+        record_id: id.0.clone(),
+        kind_hint: None,
+        event: "Poll".to_owned(),
+        source: "poll".to_owned(),
+        run_at: None,
+        direction: "crm_to_siagh".to_owned(),
+        payload: None,
+    }))
 }
 
 /// Builds a job for a record that differs from its link, or that has no link yet and was

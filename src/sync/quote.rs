@@ -13,6 +13,7 @@ use std::time::Instant;
 use chrono::{DateTime, FixedOffset, Utc};
 use tracing::Instrument;
 
+use super::crm_poller::{cursor_value, quote_cursor_name};
 use super::customer::{JobOutcome, SyncError};
 use super::fiscal_year::choose_fiscal_year;
 use super::orchestrator::JobRunner;
@@ -69,6 +70,12 @@ fn snapshot(quote: &CrmQuote) -> QuoteSnapshot {
             })
             .collect(),
     }
+}
+
+/// Returns the checksum of the parts of a quote that its export depends on, as stored on the
+/// quote's link.
+pub(crate) fn quote_checksum(quote: &CrmQuote) -> String {
+    super::canonical::checksum_of(&snapshot(quote))
 }
 
 /// Returns the quote's date as UTC: `quoteDate`, else its creation time (CRM local time).
@@ -142,6 +149,15 @@ impl QuoteSync {
             .ok_or_else(|| SyncError::NotFound {
                 crm_id: id.0.clone(),
             })?;
+        if let Some(type_code) = quote.object.crm_object_type_code.as_deref() {
+            // Creates this quote type's cursor, so that the CRM poller follows the type from now on.
+            self.store
+                .create_poll_cursor(
+                    &quote_cursor_name(type_code),
+                    &cursor_value(quote.object.modify_date),
+                )
+                .await?;
+        }
         let current = snapshot(&quote);
         let checksum = super::canonical::checksum_of(&current);
         let link = self.store.link_by_crm_id(ENTITY_QUOTE, &id.0).await?;

@@ -59,6 +59,9 @@ pub struct PollHealth {
     /// Records found new or changed by the last successful cycle.
     pub last_changes: Option<u64>,
     pub last_error: Option<String>,
+    /// What the upstream system does not let this poller do, in words for an operator.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub limitations: Vec<String>,
 }
 
 /// Restart counts and last activity of every actor, by name.

@@ -10,7 +10,9 @@ use siagh_sync::sim::crm::{NewOrganization, NewQuote, NewQuoteLine};
 use siagh_sync::sim::siagh::SiaghSimConfig;
 use siagh_sync::store::{Backend, LogFilter};
 
-use crate::helpers::{TestApp, TestConfig, on_both_backends, spawn_app, spawn_app_with};
+use crate::helpers::{
+    TestApp, TestConfig, on_both_backends, spawn_app, spawn_app_with, wait_until,
+};
 
 on_both_backends!(
     quote_becomes_one_preinvoice,
@@ -20,7 +22,10 @@ on_both_backends!(
     rejected_line_is_dead_lettered_with_its_row,
     quote_edited_after_export_is_a_conflict,
     fiscal_year_follows_tehran_nowruz,
-    fiscal_year_far_from_the_quote_goes_to_review,
+    distant_fiscal_year_goes_to_review,
+    poller_catches_lost_quote_webhooks,
+    seen_quote_types_are_polled,
+    missing_quote_find_keeps_webhooks,
 );
 
 fn decimal(text: &str) -> Decimal {
@@ -343,7 +348,7 @@ async fn fiscal_year_follows_tehran_nowruz(backend: Backend) {
     app.shutdown().await;
 }
 
-async fn fiscal_year_far_from_the_quote_goes_to_review(backend: Backend) {
+async fn distant_fiscal_year_goes_to_review(backend: Backend) {
     let app = spawn_with_fiscal_year(backend, 1404).await;
     let (customer, _) = linked_organization(&app, "شرکت سال دور", "09360000009").await;
     let mut new = quote_for(&customer, vec![line("P-1001", "1", "100000", "0")]);
@@ -361,5 +366,145 @@ async fn fiscal_year_far_from_the_quote_goes_to_review(backend: Backend) {
         reason.contains("1402") && reason.contains("1404"),
         "{reason}"
     );
+    app.shutdown().await;
+}
+
+const POLL: Duration = Duration::from_millis(300);
+
+async fn spawn_quote_polling_app(backend: Backend, type_codes: &[&str]) -> TestApp {
+    let type_codes: Vec<String> = type_codes.iter().map(|code| (*code).to_owned()).collect();
+    let config = TestConfig {
+        engine: Box::new(move |settings| {
+            settings.sync.crm_poll_interval = Some(POLL);
+            settings.sync.crm_full_scan_interval = Duration::from_secs(3600);
+            settings.sync.crm_quote_type_codes = type_codes;
+        }),
+        ..TestConfig::default()
+    };
+    spawn_app_with(backend, config).await
+}
+
+async fn wait_for_quote_cursor(app: &TestApp, type_code: &str) {
+    let name = format!("crm_quote_modify_date:{type_code}");
+    wait_until(
+        "the quote poll cursor starts",
+        Duration::from_secs(10),
+        || async { app.store.poll_cursor(&name).await.unwrap().is_some() },
+    )
+    .await;
+}
+
+async fn wait_for_preinvoices(app: &TestApp, count: usize) {
+    wait_until(
+        &format!("{count} pre-invoices"),
+        Duration::from_secs(10),
+        || async { app.siagh.preinvoices().len() >= count },
+    )
+    .await;
+}
+
+async fn poller_catches_lost_quote_webhooks(backend: Backend) {
+    let app = spawn_quote_polling_app(backend, &["PI_5"]).await;
+    let (customer, code) = linked_organization(&app, "شرکت وب‌هوک گمشده", "09360000010").await;
+    wait_for_quote_cursor(&app, "PI_5").await;
+    app.crm.set_quote_webhook_url(None);
+
+    let quote = app
+        .crm
+        .create_quote(quote_for(
+            &customer,
+            vec![line("P-1001", "1", "100000", "0")],
+        ))
+        .await;
+    wait_for_preinvoices(&app, 1).await;
+    let preinvoice = &app.siagh.preinvoices()[0];
+    assert_eq!(
+        preinvoice.header_value("sl_sanad.codemoshtari"),
+        Some(code.as_str())
+    );
+    wait_until("the export is linked", Duration::from_secs(10), || async {
+        quote_link(&app, &quote)
+            .await
+            .is_some_and(|link| link.state == "linked")
+    })
+    .await;
+
+    app.crm
+        .edit_quote(&quote, |record| {
+            record.details[0].count = decimal("9");
+        })
+        .await;
+    wait_until(
+        "the edit becomes a conflict",
+        Duration::from_secs(10),
+        || async {
+            app.admin_get("/admin/conflicts").await["conflicts"]
+                .as_array()
+                .is_some_and(|conflicts| !conflicts.is_empty())
+        },
+    )
+    .await;
+    // Several more cycles read the same quotes again through the cursor's overlap.
+    tokio::time::sleep(POLL * 4).await;
+    app.wait_until_idle().await;
+
+    assert_eq!(app.siagh.preinvoices().len(), 1, "no second pre-invoice");
+    let conflicts = app.admin_get("/admin/conflicts").await;
+    assert_eq!(conflicts["conflicts"].as_array().unwrap().len(), 1);
+    assert_eq!(conflicts["conflicts"][0]["crm_id"], quote.0.as_str());
+    app.shutdown().await;
+}
+
+async fn seen_quote_types_are_polled(backend: Backend) {
+    let app = spawn_quote_polling_app(backend, &[]).await;
+    let (customer, _) = linked_organization(&app, "شرکت نوع تازه", "09360000011").await;
+    let mut first = quote_for(&customer, vec![line("P-1001", "1", "100000", "0")]);
+    first.type_code = "PI_7".into();
+    app.crm.create_quote(first.clone()).await;
+    app.wait_until_idle().await;
+    assert_eq!(app.siagh.preinvoices().len(), 1, "exported by webhook");
+    wait_for_quote_cursor(&app, "PI_7").await;
+
+    app.crm.set_quote_webhook_url(None);
+    app.crm.create_quote(first).await;
+    wait_for_preinvoices(&app, 2).await;
+
+    let second = &app.siagh.preinvoices()[1];
+    assert_eq!(second.header_value("sl_sanad.codesalemodel"), Some("7"));
+    app.shutdown().await;
+}
+
+async fn missing_quote_find_keeps_webhooks(backend: Backend) {
+    let app = spawn_quote_polling_app(backend, &["PI_5"]).await;
+    app.crm.set_quote_find_supported(false);
+    let (customer, _) = linked_organization(&app, "شرکت بدون جستجو", "09360000012").await;
+
+    wait_until(
+        "the status names the limit",
+        Duration::from_secs(10),
+        || async {
+            let status = app.admin_get("/admin/status").await;
+            status["actors"]["crm_poller"]["poll"]["limitations"]
+                .as_array()
+                .is_some_and(|limits| {
+                    limits
+                        .iter()
+                        .any(|limit| limit.as_str().unwrap().contains("quote/sales/find"))
+                })
+        },
+    )
+    .await;
+    app.crm
+        .create_quote(quote_for(
+            &customer,
+            vec![line("P-1001", "1", "100000", "0")],
+        ))
+        .await;
+    wait_for_preinvoices(&app, 1).await;
+
+    let status = app.admin_get("/admin/status").await;
+    let poll = &status["actors"]["crm_poller"]["poll"];
+    assert!(poll["last_error"].is_null(), "polling goes on: {poll}");
+    assert_eq!(poll["limitations"].as_array().unwrap().len(), 1, "{poll}");
     app.shutdown().await;
 }

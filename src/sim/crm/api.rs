@@ -60,6 +60,10 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
         )
         .route("/api/v2/crmobject/person/find", web::post().to(find_people))
         .route(
+            "/api/v2/crmobject/quote/sales/find",
+            web::post().to(find_quotes),
+        )
+        .route(
             "/api/v2/crmobject/organization/find",
             web::post().to(find_organizations),
         );
@@ -317,6 +321,38 @@ async fn find_identities(
         .map(record_json)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(json!({ "total": total, "data": data })))
+}
+
+/// Serves `quote/sales/find` with the same subset as the identity finds. Quotes are written
+/// as text, like `quote/sales/get`, to keep the amounts' scale.
+///
+/// With `quote_find_supported` off it responds with 404 before checking the token.
+async fn find_quotes(
+    state: web::Data<SimState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult {
+    if !state.quote_find_supported() {
+        sleep(&state).await;
+        return Err(ApiError::not_found());
+    }
+    let body = admit(&state, &request, &body).await?;
+    let find: CrmFindRequest = serde_json::from_value(Value::Object(body))
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let plan = FindPlan::parse(&find).map_err(ApiError::bad_request)?;
+
+    let (total, quotes) = state.find_quotes(&plan);
+    let page = crate::crm::CrmFindPage {
+        total,
+        data: quotes,
+    };
+    let json = serde_json::to_string(&page).map_err(|error| {
+        tracing::error!(error = %error, "CRM simulator cannot serialize a quote page");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, MESSAGE_SERVER_ERROR)
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .body(json))
 }
 
 /// Applies latency, the token check and error injection to a data call, then parses its

@@ -19,7 +19,7 @@
 //! - `POST /sim/tokens/expire`: invalidate every access token.
 //! - `POST /sim/knobs` with any of `latency_ms`, `error_rate`, `duplicate_deliveries`,
 //!   `drop_webhooks`, `webhooks_on_api_writes`, `webhook_delay_ms`, `license_missing`,
-//!   `find_supported`, `identity_webhook_url`, `quote_webhook_url` (`""` removes a URL),
+//!   `find_supported`, `quote_find_supported`, `identity_webhook_url`, `quote_webhook_url` (`""` removes a URL),
 //!   `quote_subtype`: change knobs, answer the current values.
 
 use std::sync::Arc;
@@ -310,6 +310,7 @@ struct Knobs {
     webhook_delay_ms: Option<u64>,
     license_missing: Option<bool>,
     find_supported: Option<bool>,
+    quote_find_supported: Option<bool>,
     /// `""` removes the URL.
     identity_webhook_url: Option<String>,
     /// `""` removes the URL.
@@ -373,6 +374,9 @@ async fn post_knobs(state: web::Data<SimState>, knobs: web::Json<Knobs>) -> Http
         if let Some(find_supported) = knobs.find_supported {
             config.find_supported = find_supported;
         }
+        if let Some(quote_find_supported) = knobs.quote_find_supported {
+            config.quote_find_supported = quote_find_supported;
+        }
         if let Some(url) = webhook_url {
             config.identity_webhook_url = url;
         }
@@ -394,6 +398,7 @@ async fn post_knobs(state: web::Data<SimState>, knobs: web::Json<Knobs>) -> Http
         webhook_delay_ms: Some(config.webhook_delay.as_millis() as u64),
         license_missing: Some(config.license_missing),
         find_supported: Some(config.find_supported),
+        quote_find_supported: Some(config.quote_find_supported),
         identity_webhook_url: Some(
             config
                 .identity_webhook_url

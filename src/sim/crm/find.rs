@@ -1,4 +1,4 @@
-//! Evaluation of `person/find` and `organization/find` requests.
+//! Evaluation of `person/find`, `organization/find` and `quote/sales/find` requests.
 //!
 //! The simulator supports what the sync sends: `ModifyDate` conditions with operator 1
 //! (greater than) or 2 (greater or equal) joined by "and", at most one order on
@@ -9,10 +9,9 @@
 use chrono::NaiveDateTime;
 use serde_json::Value;
 
-use super::records::Record;
 use crate::crm::find::MODIFY_DATE_FIELD;
 use crate::crm::model::local_datetime;
-use crate::crm::{CrmFindOrder, CrmFindQuery, CrmFindRequest};
+use crate::crm::{CrmFindOrder, CrmFindQuery, CrmFindRequest, CrmObjectFields};
 
 /// A validated find request.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,8 +72,7 @@ impl FindPlan {
     /// Returns whether a record is of the requested type and meets every condition.
     ///
     /// Type codes compare ignoring ASCII case. An unknown type code matches no record.
-    pub fn matches(&self, record: &Record) -> bool {
-        let object = record.object();
+    pub fn matches(&self, object: &CrmObjectFields) -> bool {
         let type_matches = object
             .crm_object_type_code
             .as_deref()
@@ -86,10 +84,14 @@ impl FindPlan {
                 .all(|condition| condition.holds(object.modify_date))
     }
 
-    /// Sorts the matching records and returns their count and the requested page.
-    pub fn page<'a>(&self, mut records: Vec<&'a Record>) -> (u64, Vec<&'a Record>) {
-        let by_modify_date =
-            |a: &&Record, b: &&Record| a.object().modify_date.cmp(&b.object().modify_date);
+    /// Sorts the matching records and returns their count and the requested page. `object`
+    /// reads a record's common fields.
+    pub fn page<'a, T>(
+        &self,
+        mut records: Vec<&'a T>,
+        object: impl Fn(&T) -> &CrmObjectFields,
+    ) -> (u64, Vec<&'a T>) {
+        let by_modify_date = |a: &&T, b: &&T| object(a).modify_date.cmp(&object(b).modify_date);
         match self.order {
             None => {}
             Some(SortDirection::Ascending) => records.sort_by(by_modify_date),

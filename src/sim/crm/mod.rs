@@ -5,9 +5,9 @@
 //! REST endpoints, all POST with JSON: `/api/v2/auth/login`, and under
 //! `/api/v2/crmobject/`: `person/get`, `organization/get`, `person/create`,
 //! `organization/create`, `person/update`, `organization/update`, `identity/search`,
-//! `person/find`, `organization/find`, `quote/sales/get`. Data calls need a bearer token from login. The edit
-//! API is described in `control.rs`; over HTTP its JSON bodies need
-//! `Content-Type: application/json`.
+//! `person/find`, `organization/find`, `quote/sales/get`, `quote/sales/find`. Data calls need
+//! a bearer token from login. The edit API is described in `control.rs`; over HTTP its JSON
+//! bodies need `Content-Type: application/json`.
 //!
 //! Every write, through the REST API or the edit API, stamps a `modifyDate` later than any
 //! stamped before, in Iran local time with milliseconds.
@@ -99,6 +99,9 @@ pub struct CrmSimConfig {
     /// Serve `person/find` and `organization/find`. When `false` they respond with 404, as
     /// a server without the find API would.
     pub find_supported: bool,
+    /// Serve `quote/sales/find`. When `false` it responds with 404. Whether the CRM offers
+    /// a quote find is unconfirmed, so the engine must cope with both.
+    pub quote_find_supported: bool,
 }
 
 impl Default for CrmSimConfig {
@@ -124,6 +127,7 @@ impl Default for CrmSimConfig {
             webhooks_on_api_writes: false,
             seed_fixtures: true,
             find_supported: true,
+            quote_find_supported: true,
         }
     }
 }
@@ -328,6 +332,13 @@ impl CrmSim {
     pub fn set_find_supported(&self, supported: bool) {
         self.state
             .configure(|config| config.find_supported = supported);
+    }
+
+    /// Sets whether `quote/sales/find` is served; see
+    /// [`CrmSimConfig::quote_find_supported`].
+    pub fn set_quote_find_supported(&self, supported: bool) {
+        self.state
+            .configure(|config| config.quote_find_supported = supported);
     }
 
     /// Makes the next `n` creates through the REST API store the record and count it, but

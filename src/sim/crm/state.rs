@@ -43,6 +43,8 @@ pub struct CrmCounters {
     pub gets: u64,
     /// `quote/sales/get` calls that passed authentication, found or not.
     pub quote_gets: u64,
+    /// `quote/sales/find` calls that passed authentication and validation.
+    pub quote_finds: u64,
     /// `identity/search` calls that passed authentication.
     pub searches: u64,
     /// `person/find` and `organization/find` calls that passed authentication and
@@ -202,6 +204,10 @@ impl SimState {
 
     pub fn find_supported(&self) -> bool {
         self.lock().config.find_supported
+    }
+
+    pub fn quote_find_supported(&self) -> bool {
+        self.lock().config.quote_find_supported
     }
 
     /// Holds back the responses of the next `count` REST API creates for `hold` each.
@@ -393,9 +399,27 @@ impl SimState {
             .order
             .iter()
             .filter_map(|id| data.records.get(id))
-            .filter(|record| record.kind() == kind && plan.matches(record))
+            .filter(|record| record.kind() == kind && plan.matches(record.object()))
             .collect();
-        let (total, page) = plan.page(matching);
+        let (total, page) = plan.page(matching, Record::object);
+        (total, page.into_iter().cloned().collect())
+    }
+
+    /// Returns the sales quotes that `plan` selects: their count and the requested page, as
+    /// `quote/sales/get` returns them. Without an order, quotes come in creation order.
+    pub fn find_quotes(&self, plan: &FindPlan) -> (u64, Vec<CrmQuote>) {
+        let mut data = self.lock();
+        data.counters.quote_finds += 1;
+        let mut matching: Vec<&CrmQuote> = data
+            .quotes
+            .values()
+            .filter(|quote| plan.matches(&quote.object))
+            .collect();
+        matching.sort_by(|a, b| {
+            (a.object.creat_date, &a.object.crm_id.0)
+                .cmp(&(b.object.creat_date, &b.object.crm_id.0))
+        });
+        let (total, page) = plan.page(matching, |quote| &quote.object);
         (total, page.into_iter().cloned().collect())
     }
 

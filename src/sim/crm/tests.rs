@@ -1329,3 +1329,72 @@ async fn http_knobs_set_quote_webhook() {
     assert_eq!(knobs["quote_subtype"], "پیش فاکتور کالا");
     sim.stop().await;
 }
+
+#[actix_rt::test]
+async fn quote_find_selects_by_type_and_modify_date() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+    let customer = sim.create_person(NewPerson::default()).await;
+    let mut other_type = sample_quote(&customer);
+    other_type.type_code = "Productinvoice".to_owned();
+    let older = sim.create_quote(sample_quote(&customer)).await;
+    sim.create_quote(other_type).await;
+    let newer = sim.create_quote(sample_quote(&customer)).await;
+    let since =
+        crate::crm::model::local_datetime::format(&sim.quote(&newer).unwrap().object.modify_date);
+
+    let (status, all) = api
+        .post(
+            "api/v2/crmobject/quote/sales/find",
+            find_body("PI_5", 2, "2000-01-01T00:00:00", 0, 1),
+        )
+        .await;
+    let (_, recent) = api
+        .post(
+            "api/v2/crmobject/quote/sales/find",
+            find_body("PI_5", 2, &since, 0, 1),
+        )
+        .await;
+
+    let (_, second_page) = api
+        .post(
+            "api/v2/crmobject/quote/sales/find",
+            find_body("PI_5", 2, "2000-01-01T00:00:00", 0, 2),
+        )
+        .await;
+
+    assert_eq!(status, 200);
+    // The fixture quote is a PI_5 quote too, modified long before the new ones.
+    assert_eq!(all["total"], 3);
+    assert_eq!(data_ids(&all)[1], older.0);
+    assert_eq!(data_ids(&second_page), vec![newer.0.clone()]);
+    assert_eq!(recent["total"], 1);
+    assert_eq!(recent["data"][0]["crmId"], newer.0.as_str());
+    assert_eq!(recent["data"][0]["totalValue"], json!(3_500_000.0));
+    assert_eq!(sim.counters().quote_finds, 3);
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn quote_find_is_not_found_when_unsupported() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let api = RawApi::login(&sim).await;
+    sim.set_quote_find_supported(false);
+
+    let (status, _) = api
+        .post(
+            "api/v2/crmobject/quote/sales/find",
+            find_body("PI_5", 2, "2000-01-01T00:00:00", 0, 1),
+        )
+        .await;
+    let (identities, _) = api
+        .post(
+            "api/v2/crmobject/person/find",
+            find_body("person", 2, "2000-01-01T00:00:00", 0, 1),
+        )
+        .await;
+
+    assert_eq!(status, 404);
+    assert_eq!(identities, 200, "identity find is a separate switch");
+    sim.stop().await;
+}
