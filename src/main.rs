@@ -65,6 +65,19 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Returns the command's name when it reads no settings, so `--config` would be ignored.
+    fn ignores_config(&self) -> Option<&'static str> {
+        match self {
+            Command::Serve | Command::Import { .. } | Command::Migrate => None,
+            Command::Demo { .. } => Some("demo"),
+            Command::Sim(_) => Some("sim"),
+            Command::BenchPoll(_) => Some("bench-poll"),
+            Command::HashPassword { .. } => Some("hash-password"),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // On a terminal the import draws a progress bar, which per-record lines would bury.
@@ -75,7 +88,13 @@ fn main() -> ExitCode {
     } else {
         "info"
     });
+    let unused_config = cli.config.as_ref().zip(cli.command.ignores_config());
     let result = match cli.command {
+        _ if let Some((path, name)) = unused_config => Err(anyhow::anyhow!(
+            "--config {} is not used by `siagh-sync {name}`, which reads no settings file. \
+             Remove it, or use it with serve, import or migrate",
+            path.display()
+        )),
         Command::HashPassword { stdin } => hash_password(stdin),
         Command::Migrate => run_in_system(migrate(cli.config)),
         Command::BenchPoll(args) => run_in_system(siagh_sync::bench::run(args)),

@@ -37,6 +37,7 @@ pub struct Conflict {
     pub policy: String,
     /// The job whose sync step found the conflict.
     pub job_id: Option<i64>,
+    #[serde(serialize_with = "super::utc_json::serialize")]
     pub created_at: NaiveDateTime,
 }
 

@@ -66,14 +66,19 @@ pub struct Job {
     /// Retryable failures so far; a job dead-lettered on its first, permanent failure shows 0.
     pub attempts: i32,
     /// Earliest time (UTC) the job may be claimed.
+    #[serde(serialize_with = "super::utc_json::serialize")]
     pub run_at: NaiveDateTime,
     /// The worker holding the lease while the job runs.
     pub leased_by: Option<String>,
     /// End of the lease (UTC). After it, another worker may claim the job.
+    #[serde(serialize_with = "super::utc_json::option::serialize")]
     pub lease_expires_at: Option<NaiveDateTime>,
     pub last_error: Option<String>,
+    #[serde(serialize_with = "super::utc_json::serialize")]
     pub created_at: NaiveDateTime,
+    #[serde(serialize_with = "super::utc_json::serialize")]
     pub updated_at: NaiveDateTime,
+    #[serde(serialize_with = "super::utc_json::option::serialize")]
     pub finished_at: Option<NaiveDateTime>,
 }
 

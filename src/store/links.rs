@@ -51,7 +51,9 @@ pub struct Link {
     pub base_snapshot: Option<String>,
     /// Error that made the link uncertain, cleared when the link is synced.
     pub last_error: Option<String>,
+    #[serde(serialize_with = "super::utc_json::serialize")]
     pub created_at: NaiveDateTime,
+    #[serde(serialize_with = "super::utc_json::serialize")]
     pub updated_at: NaiveDateTime,
 }
 

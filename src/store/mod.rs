@@ -30,6 +30,7 @@ mod pool;
 mod schema;
 mod sync_log;
 pub mod testing;
+mod utc_json;
 
 pub use conflicts::{Conflict, NewConflict, RESOLUTION_CRM, RESOLUTION_SIAGH};
 pub use error::StoreError;

@@ -38,6 +38,7 @@ pub struct LogEntry {
     pub target_id: Option<String>,
     pub error: Option<String>,
     pub duration_ms: Option<i64>,
+    #[serde(serialize_with = "super::utc_json::serialize")]
     pub created_at: NaiveDateTime,
 }
 

@@ -15,6 +15,7 @@ on_both_backends!(
     resume_without_body_clears_every_scope,
     bearer_scheme_is_case_insensitive,
     requeue_all_runs_every_dead_letter_again,
+    admin_timestamps_are_utc,
 );
 
 async fn admin_requires_the_bearer_token(backend: Backend) {
@@ -187,5 +188,37 @@ async fn requeue_all_runs_every_dead_letter_again(backend: Backend) {
         .collect();
     assert_eq!(reasons.len(), 2, "both ran again and were rejected again");
     assert_eq!(app.siagh.counters().rejected_saves, 4);
+    app.shutdown().await;
+}
+
+async fn admin_timestamps_are_utc(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for n in [610, 611] {
+        let mut clash = person(n, "زمان");
+        clash.mobile = Some("09120000002".into());
+        app.crm.create_person(clash).await;
+    }
+    app.wait_until_idle().await;
+
+    let dead = app.admin_get("/admin/dead-letters").await;
+    let log = app.admin_get("/admin/sync-log").await;
+    let job = &dead["dead_letters"][0];
+    let entry = &log["entries"][0];
+    let stamps = [
+        &job["created_at"],
+        &job["updated_at"],
+        &job["run_at"],
+        &job["finished_at"],
+        &entry["created_at"],
+    ];
+
+    for stamp in stamps {
+        let text = stamp.as_str().unwrap_or_default();
+        assert!(text.ends_with('Z'), "{stamp} names no zone");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+            "{stamp} is not RFC 3339"
+        );
+    }
     app.shutdown().await;
 }

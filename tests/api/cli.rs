@@ -139,3 +139,20 @@ fn unquoted_env_value_with_spaces_explains_quoting() {
         "the value must not be printed: {logs}"
     );
 }
+
+#[test]
+fn unused_config_flag_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = siagh_sync()
+        .current_dir(dir.path())
+        .args(["--config", "siagh.toml", "hash-password", "--stdin"])
+        .output()
+        .unwrap();
+
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(message.contains("--config siagh.toml"), "{message}");
+    assert!(message.contains("hash-password"), "{message}");
+    assert!(message.contains("serve, import or migrate"), "{message}");
+}
