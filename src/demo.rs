@@ -34,6 +34,10 @@ pub struct SimArgs {
     /// http://127.0.0.1:3000/webhook/crm/<secret>/identity
     #[arg(long)]
     pub identity_webhook_url: Option<Url>,
+    /// URL the CRM simulator calls on quote changes, e.g.
+    /// http://127.0.0.1:3000/webhook/crm/<secret>/quote
+    #[arg(long)]
+    pub quote_webhook_url: Option<Url>,
 }
 
 /// Runs both simulators until Ctrl-C.
@@ -44,6 +48,7 @@ pub struct SimArgs {
 pub async fn run_simulators(args: SimArgs) -> anyhow::Result<()> {
     let crm_config = CrmSimConfig {
         identity_webhook_url: args.identity_webhook_url.clone(),
+        quote_webhook_url: args.quote_webhook_url.clone(),
         ..CrmSimConfig::default()
     };
     let siagh_config = SiaghSimConfig::default();
@@ -59,8 +64,10 @@ pub async fn run_simulators(args: SimArgs) -> anyhow::Result<()> {
     println!("SIAGH_USERNAME=\"{}\"", siagh_config.username);
     println!("SIAGH_PASSWORD=\"{}\"", siagh_config.password);
     println!(
-        "Edit CRM records as a CRM user would with POST /sim/persons and /sim/organizations on \
-         the CRM simulator (see the README); the webhook URL's secret must equal WEBHOOK_SECRET."
+        "Edit CRM records as a CRM user would with POST /sim/persons, /sim/organizations and \
+         /sim/quotes on the CRM simulator, and read what reached Siagh with GET /sim/contacts \
+         and /sim/preinvoices on the Siagh simulator (see the README). The secret in the \
+         webhook URLs must equal WEBHOOK_SECRET."
     );
     let crm = crate::sim::crm::start(
         crm_config,

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tracing::debug;
 
 use super::forms;
-use super::state::{GetAllFilter, SimState};
+use super::state::{GetAllFilter, SimContact, SimState};
 use super::wire::{LoginBody, MessageBody, SaveFormBody};
 
 /// The state shared by every handler.
@@ -34,7 +34,29 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
             "/api/Sgh/GEN/Gn_Web_Users/GetAll",
             web::post().to(get_all_filtered),
         )
-        .route("/BpmsApi/SaveFormData", web::post().to(save_form_data));
+        .route("/BpmsApi/SaveFormData", web::post().to(save_form_data))
+        .route("/sim/contacts", web::get().to(sim_contacts))
+        .route("/sim/preinvoices", web::get().to(sim_preinvoices))
+        .route("/sim/counters", web::get().to(sim_counters));
+}
+
+/// `GET /sim/contacts`: every stored contact, by code. Not part of Siagh's API.
+async fn sim_contacts(state: Data<SharedState>) -> HttpResponse {
+    let contacts: Vec<SimContact> = lock(&state).contacts.values().cloned().collect();
+    HttpResponse::Ok().json(contacts)
+}
+
+/// `GET /sim/preinvoices`: every stored pre-invoice, in creation order, amounts as decimal
+/// strings. Not part of Siagh's API.
+async fn sim_preinvoices(state: Data<SharedState>) -> HttpResponse {
+    let preinvoices = lock(&state).preinvoices.clone();
+    HttpResponse::Ok().json(preinvoices)
+}
+
+/// `GET /sim/counters`: the request counters. Not part of Siagh's API.
+async fn sim_counters(state: Data<SharedState>) -> HttpResponse {
+    let counters = lock(&state).counters.clone();
+    HttpResponse::Ok().json(counters)
 }
 
 async fn login(state: Data<SharedState>, body: Bytes) -> HttpResponse {

@@ -373,6 +373,54 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn inspection_routes_list_stored_documents() {
+        let sim = sim(SiaghSimConfig::default()).await;
+        let http = reqwest::Client::new();
+        let session = login(&http, &sim).await;
+        let request: Value = serde_json::from_str(include_str!(
+            "../fixtures/siagh/preinvoice-create-request.json"
+        ))
+        .unwrap();
+        http.post(url(&sim, "BpmsApi/SaveFormData"))
+            .header("Authorization", &session)
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+
+        let get = |path: &'static str| {
+            let http = http.clone();
+            let target = url(&sim, path);
+            async move {
+                http.get(target)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let preinvoices = get("sim/preinvoices").await;
+        let contacts = get("sim/contacts").await;
+        let counters = get("sim/counters").await;
+
+        assert_eq!(preinvoices.as_array().unwrap().len(), 1);
+        assert_eq!(
+            preinvoices[0]["number"],
+            sim.preinvoices()[0].number,
+            "{preinvoices}"
+        );
+        assert_eq!(
+            preinvoices[0]["lines"][0]["quantity"], "2",
+            "decimals as strings"
+        );
+        assert_eq!(contacts.as_array().unwrap().len(), sim.contacts().len());
+        assert_eq!(counters["preinvoice_creates"], 1);
+        sim.stop().await;
+    }
+
+    #[actix_rt::test]
     async fn error_rate_one_answers_500_before_auth() {
         let sim = sim(SiaghSimConfig {
             error_rate: 1.0,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{FixedOffset, Utc};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::SiaghSimConfig;
@@ -34,7 +35,7 @@ const ADMIN_CONTACT_CODE: i64 = 2;
 const TEHRAN_OFFSET_SECONDS: i32 = 3 * 3600 + 30 * 60;
 
 /// Request counts of the simulator, by kind.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SiaghCounters {
     /// Successful logins.
     pub logins: u64,
@@ -57,7 +58,7 @@ pub struct SiaghCounters {
 }
 
 /// A contact as the simulator stores it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SimContact {
     /// Contact code (GetAll `Code`).
     pub code: i64,
@@ -205,7 +206,7 @@ impl SimContact {
 }
 
 /// A pre-invoice as the simulator stores it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SimPreInvoice {
     /// Document number reported in the success message.
     pub number: i64,
@@ -237,7 +238,7 @@ impl SimPreInvoice {
 }
 
 /// One stored pre-invoice line, with the amounts exactly as sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SimPreInvoiceLine {
     /// `codekala`.
     pub product_code: String,
