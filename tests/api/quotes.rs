@@ -312,40 +312,48 @@ async fn export_dated(app: &TestApp, customer: &CrmId, quote_date: &str) -> (Str
 }
 
 async fn fiscal_year_follows_tehran_nowruz(backend: Backend) {
-    // Siagh has opened 1404, which began on 2025-03-21 (1 Farvardin).
-    let app = spawn_with_fiscal_year(backend, 1404).await;
-    let (customer, _) = linked_organization(&app, "شرکت نوروز", "09360000007").await;
+    // Siagh's open fiscal year, then quote dates in Tehran time with the Jalali year recorded
+    // as a mismatch, if any. 1404 began on 2025-03-21 (1 Farvardin), and 2025-03-21T01:30
+    // in Tehran is 2025-03-20 22:00 UTC.
+    let cases = [
+        (
+            1404,
+            [
+                ("2025-03-21T10:00:00", None),
+                ("2025-03-20T10:00:00", Some("1403")),
+            ],
+        ),
+        (
+            1403,
+            [
+                ("2025-03-20T23:59:00", None),
+                ("2025-03-21T01:30:00", Some("1404")),
+            ],
+        ),
+    ];
 
-    let (year, notes) = export_dated(&app, &customer, "2025-03-21T10:00:00").await;
-    assert_eq!(
-        (year.as_str(), notes.len()),
-        ("1404", 0),
-        "1 Farvardin 1404"
-    );
+    for (open_year, quotes) in cases {
+        let app = spawn_with_fiscal_year(backend, open_year).await;
+        let mobile = format!("0936000{open_year}");
+        let (customer, _) = linked_organization(&app, "شرکت نوروز", &mobile).await;
+        for (quote_date, quote_year) in quotes {
+            let (year, notes) = export_dated(&app, &customer, quote_date).await;
 
-    let (year, notes) = export_dated(&app, &customer, "2025-03-20T10:00:00").await;
-    assert_eq!(year, "1404", "booked into the open year");
-    assert_eq!(notes.len(), 1, "29 Esfand 1403 is recorded as a mismatch");
-    assert!(notes[0].contains("1403"), "{}", notes[0]);
-    app.shutdown().await;
-
-    // Siagh still has 1403 open when the first quotes of 1404 arrive.
-    let app = spawn_with_fiscal_year(backend, 1403).await;
-    let (customer, _) = linked_organization(&app, "شرکت اسفند", "09360000008").await;
-
-    let (year, notes) = export_dated(&app, &customer, "2025-03-20T23:59:00").await;
-    assert_eq!(
-        (year.as_str(), notes.len()),
-        ("1403", 0),
-        "last minute of 1403"
-    );
-
-    // 2025-03-20 22:00 UTC is 01:30 on 1 Farvardin 1404 in Tehran.
-    let (year, notes) = export_dated(&app, &customer, "2025-03-21T01:30:00").await;
-    assert_eq!(year, "1403", "booked into the open year");
-    assert_eq!(notes.len(), 1, "already 1404 in Tehran: {notes:?}");
-    assert!(notes[0].contains("1404"), "{}", notes[0]);
-    app.shutdown().await;
+            assert_eq!(
+                year,
+                open_year.to_string(),
+                "{quote_date} booked into the open year"
+            );
+            match quote_year {
+                None => assert!(notes.is_empty(), "{quote_date}: {notes:?}"),
+                Some(quote_year) => {
+                    assert_eq!(notes.len(), 1, "{quote_date} is recorded as a mismatch");
+                    assert!(notes[0].contains(quote_year), "{quote_date}: {}", notes[0]);
+                }
+            }
+        }
+        app.shutdown().await;
+    }
 }
 
 async fn distant_fiscal_year_goes_to_review(backend: Backend) {
