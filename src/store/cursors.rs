@@ -55,8 +55,8 @@ impl Store {
             .collect())
     }
 
-    /// Creates the cursor `name` with `value` unless it exists; an existing cursor keeps
-    /// its value. Returns whether the cursor was created.
+    /// Creates the cursor `name` with `value` unless it exists, in which case it keeps its
+    /// value. Returns whether the cursor was created.
     pub async fn create_poll_cursor(&self, name: &str, value: &str) -> Result<bool, StoreError> {
         let mut conn = self.connection().await?;
         let row = CursorRow {

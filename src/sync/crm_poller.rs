@@ -59,13 +59,34 @@ const LIMIT_IDENTITY_FIND: &str =
 const LIMIT_QUOTE_FIND: &str =
     "the CRM rejects quote/sales/find; quote changes arrive by webhook only";
 
-/// Name of the cursor of the quotes of type `type_code`.
-pub(crate) fn quote_cursor_name(type_code: &str) -> String {
-    format!("{QUOTE_CURSOR_PREFIX}{type_code}")
+/// Makes the poller follow the quotes of type `type_code` from `since` on, unless it already
+/// does. Quotes of that type never exported and last modified at or before `since` are left
+/// alone.
+pub(crate) async fn follow_quote_type(
+    store: &Store,
+    type_code: &str,
+    since: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let feed = Feed::Quotes {
+        type_code: type_code.to_owned(),
+    };
+    let value = cursor_value(since);
+    // The start first: a cursor without its start would let the start follow the cursor.
+    store.create_poll_cursor(&feed.start_name(), &value).await?;
+    if store
+        .create_poll_cursor(&feed.cursor_name(), &value)
+        .await?
+    {
+        tracing::info!(
+            crm.quote_type = type_code,
+            "CRM poller follows a new quote type"
+        );
+    }
+    Ok(())
 }
 
 /// Writes a CRM modification time as a cursor value.
-pub(crate) fn cursor_value(time: NaiveDateTime) -> String {
+fn cursor_value(time: NaiveDateTime) -> String {
     time.format(CURSOR_FORMAT).to_string()
 }
 
@@ -380,7 +401,7 @@ impl Feed {
     fn cursor_name(&self) -> String {
         match self {
             Feed::Identities(kind) => format!("crm_modify_date:{}", kind.default_type_code()),
-            Feed::Quotes { type_code } => quote_cursor_name(type_code),
+            Feed::Quotes { type_code } => format!("{QUOTE_CURSOR_PREFIX}{type_code}"),
         }
     }
 

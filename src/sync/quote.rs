@@ -13,7 +13,7 @@ use std::time::Instant;
 use chrono::{DateTime, FixedOffset, Utc};
 use tracing::Instrument;
 
-use super::crm_poller::{cursor_value, quote_cursor_name};
+use super::crm_poller::follow_quote_type;
 use super::customer::{JobOutcome, SyncError};
 use super::fiscal_year::choose_fiscal_year;
 use super::orchestrator::JobRunner;
@@ -150,13 +150,7 @@ impl QuoteSync {
                 crm_id: id.0.clone(),
             })?;
         if let Some(type_code) = quote.object.crm_object_type_code.as_deref() {
-            // Creates this quote type's cursor, so that the CRM poller follows the type from now on.
-            self.store
-                .create_poll_cursor(
-                    &quote_cursor_name(type_code),
-                    &cursor_value(quote.object.modify_date),
-                )
-                .await?;
+            follow_quote_type(&self.store, type_code, quote.object.modify_date).await?;
         }
         let current = snapshot(&quote);
         let checksum = super::canonical::checksum_of(&current);

@@ -472,6 +472,11 @@ async fn seen_quote_types_are_polled(backend: Backend) {
     app.wait_until_idle().await;
     assert_eq!(app.siagh.preinvoices().len(), 1, "exported by webhook");
     wait_for_quote_cursor(&app, "PI_7").await;
+    let start = app.store.poll_cursor("crm_quote_poll_start:PI_7").await;
+    assert!(
+        start.unwrap().is_some(),
+        "the start stays put while the cursor moves"
+    );
 
     app.crm.set_quote_webhook_url(None);
     app.crm.create_quote(first).await;
