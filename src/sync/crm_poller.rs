@@ -16,9 +16,11 @@
 //! The find API is not confirmed on a live server, and a quote find is not even known to
 //! exist. When the CRM rejects the identity find, the poller falls back to its safety net
 //! alone: a full identity scan at a much lower frequency that compares every linked record's
-//! checksum. When it rejects the quote find, quotes arrive by webhook only. Both limits show
-//! in `/admin/status`.
+//! checksum. When it rejects the quote find for a type code (a missing route, or perhaps an
+//! unknown code), quotes of that type arrive by webhook only. Both limits show in
+//! `/admin/status`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,8 +58,6 @@ const QUOTE_CURSOR_PREFIX: &str = "crm_quote_modify_date:";
 const QUOTE_START_PREFIX: &str = "crm_quote_poll_start:";
 const LIMIT_IDENTITY_FIND: &str =
     "the CRM rejects person/find and organization/find; only the full identity scan runs";
-const LIMIT_QUOTE_FIND: &str =
-    "the CRM rejects quote/sales/find; quote changes arrive by webhook only";
 
 /// Makes the poller follow the quotes of type `type_code` from `since` on, unless it already
 /// does. Quotes of that type never exported and last modified at or before `since` are left
@@ -103,8 +103,9 @@ struct PollState {
     leadership: Option<Leadership>,
     /// Set once the CRM rejected the identity find, after which only the full scan runs.
     find_unsupported: bool,
-    /// Set once the CRM rejected the quote find, after which quotes are not polled.
-    quote_find_unsupported: bool,
+    /// Quote type codes whose find the CRM rejected, with the HTTP status. They are not
+    /// polled again until a restart: the route may be missing, or the code unknown.
+    rejected_quote_types: BTreeMap<String, u16>,
     last_scan: Option<Instant>,
 }
 
@@ -312,32 +313,60 @@ async fn poll_once(cycle: Cycle) -> Result<Outcome, PollError> {
         customers = poll_identities(&cycle, &mut state).await?;
     }
     let mut quotes = 0;
-    if !quotes_paused && !state.quote_find_unsupported {
-        for feed in quote_feeds(&cycle.store, &cycle.settings.quote_type_codes).await? {
-            match poll_feed(&cycle.store, &cycle.crm, &feed).await {
-                Ok(count) => quotes += count,
-                Err(PollError::Crm(crate::crm::Error::FindUnsupported { status, .. })) => {
-                    tracing::warn!(http.status = status.as_u16(), "{LIMIT_QUOTE_FIND}");
-                    state.quote_find_unsupported = true;
-                    break;
-                }
-                Err(error) => return Err(error),
-            }
-        }
+    if !quotes_paused {
+        quotes = poll_quotes(&cycle, &mut state).await?;
     }
-    let limitations = [
-        (state.find_unsupported, LIMIT_IDENTITY_FIND),
-        (state.quote_find_unsupported, LIMIT_QUOTE_FIND),
-    ]
-    .into_iter()
-    .filter(|(applies, _)| *applies)
-    .map(|(_, text)| text.to_owned())
-    .collect();
+    let mut limitations = Vec::new();
+    if state.find_unsupported {
+        limitations.push(LIMIT_IDENTITY_FIND.to_owned());
+    }
+    if !state.rejected_quote_types.is_empty() {
+        let rejected: Vec<String> = state
+            .rejected_quote_types
+            .iter()
+            .map(|(code, status)| format!("{code} (HTTP {status})"))
+            .collect();
+        limitations.push(format!(
+            "the CRM rejects quote/sales/find for quote types {}; quotes of these types \
+             arrive by webhook only. Check the codes in CRM_QUOTE_TYPE_CODES and \
+             QUOTE_SALE_MODELS, then restart",
+            rejected.join(", ")
+        ));
+    }
     Ok(Outcome::Polled {
         customers,
         quotes,
         limitations,
     })
+}
+
+/// Polls every quote feed that the CRM has not rejected. Returns the number of jobs queued.
+async fn poll_quotes(cycle: &Cycle, state: &mut PollState) -> Result<usize, PollError> {
+    let mut queued = 0;
+    for type_code in quote_type_codes(&cycle.store, &cycle.settings.quote_type_codes).await? {
+        if state.rejected_quote_types.contains_key(&type_code) {
+            continue;
+        }
+        let feed = Feed::Quotes {
+            type_code: type_code.clone(),
+        };
+        match poll_feed(&cycle.store, &cycle.crm, &feed).await {
+            Ok(count) => queued += count,
+            Err(PollError::Crm(crate::crm::Error::FindUnsupported { status, .. })) => {
+                tracing::warn!(
+                    http.status = status.as_u16(),
+                    crm.quote_type = %type_code,
+                    "the CRM rejects quote/sales/find for this quote type; its quotes arrive \
+                     by webhook only"
+                );
+                state
+                    .rejected_quote_types
+                    .insert(type_code, status.as_u16());
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(queued)
 }
 
 /// Polls persons and organizations by find, and runs the full scan when it is due. Returns
@@ -370,9 +399,9 @@ async fn poll_identities(cycle: &Cycle, state: &mut PollState) -> Result<usize, 
     Ok(queued)
 }
 
-/// Returns the quote feeds to poll: the configured type codes and the ones whose cursor the
+/// Returns the quote type codes to poll: the configured ones and the ones whose cursor the
 /// quote step created, each once.
-async fn quote_feeds(store: &Store, configured: &[String]) -> Result<Vec<Feed>, StoreError> {
+async fn quote_type_codes(store: &Store, configured: &[String]) -> Result<Vec<String>, StoreError> {
     let mut codes: Vec<String> = configured.to_vec();
     for (name, _) in store.poll_cursors_with_prefix(QUOTE_CURSOR_PREFIX).await? {
         if let Some(code) = name.strip_prefix(QUOTE_CURSOR_PREFIX) {
@@ -381,10 +410,7 @@ async fn quote_feeds(store: &Store, configured: &[String]) -> Result<Vec<Feed>, 
     }
     codes.sort();
     codes.dedup();
-    Ok(codes
-        .into_iter()
-        .map(|type_code| Feed::Quotes { type_code })
-        .collect())
+    Ok(codes)
 }
 
 /// One stream of CRM records that the poller follows by `ModifyDate`, with its own cursor.

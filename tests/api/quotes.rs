@@ -518,6 +518,11 @@ async fn missing_quote_find_keeps_webhooks(backend: Backend) {
     let status = app.admin_get("/admin/status").await;
     let poll = &status["actors"]["crm_poller"]["poll"];
     assert!(poll["last_error"].is_null(), "polling goes on: {poll}");
-    assert_eq!(poll["limitations"].as_array().unwrap().len(), 1, "{poll}");
+    let limitations = poll["limitations"].as_array().unwrap();
+    assert_eq!(limitations.len(), 1, "{poll}");
+    assert!(
+        limitations[0].as_str().unwrap().contains("PI_5 (HTTP 404)"),
+        "{poll}"
+    );
     app.shutdown().await;
 }
