@@ -80,6 +80,9 @@ pub struct Job {
     pub updated_at: NaiveDateTime,
     #[serde(serialize_with = "super::utc_json::option::serialize")]
     pub finished_at: Option<NaiveDateTime>,
+    /// Checksum of the source record's state the job last read, for CRM-side jobs. On a
+    /// dead letter, the state that failed.
+    pub source_checksum: Option<String>,
 }
 
 /// A change to enqueue. [`Job`] describes the fields.
@@ -450,6 +453,24 @@ impl Store {
         Ok(enqueued)
     }
 
+    /// Returns the record's newest CRM-side ([`CRM_TO_SIAGH`]) job, whatever its status.
+    pub async fn latest_crm_job_for(
+        &self,
+        entity: &str,
+        record_id: &str,
+    ) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.connection().await?;
+        Ok(sync_jobs::table
+            .filter(sync_jobs::entity.eq(entity))
+            .filter(sync_jobs::direction.eq(CRM_TO_SIAGH))
+            .filter(sync_jobs::record_id.eq(record_id))
+            .order(sync_jobs::id.desc())
+            .select(Job::as_select())
+            .first(&mut *conn)
+            .await
+            .optional()?)
+    }
+
     /// Returns the id of the record's pending CRM-side ([`CRM_TO_SIAGH`]) job, if it has one.
     pub async fn pending_job_for(
         &self,
@@ -565,6 +586,17 @@ impl Store {
             Rescheduled::MergedInto(other_id) => Ok(RetryOutcome::MergedInto(other_id)),
             Rescheduled::Skipped(status) => Err(StoreError::JobFinished { id, status }),
         }
+    }
+
+    /// Records the checksum of the source record's state that the job is working on, so that
+    /// a dead letter tells which state failed.
+    pub async fn note_source_checksum(&self, id: i64, checksum: &str) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        diesel::update(sync_jobs::table.find(id))
+            .set(sync_jobs::source_checksum.eq(checksum))
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
 
     /// Moves the job to the dead letters with `error` as its `last_error`.

@@ -683,9 +683,10 @@ mod tests {
         }
     }
 
-    /// Reverts the two-way sync migration with data in its tables, checks the schema it
-    /// leaves, and applies it again on top of the first migration's rows.
-    async fn newest_migration_reverts_and_reapplies(backend: Backend) {
+    /// Reverts the migrations down to and including the two-way sync one, with data in their
+    /// tables, checks the schema they leave, and applies them again on top of the first
+    /// migration's rows.
+    async fn migrations_revert_and_reapply(backend: Backend) {
         let database = fresh_database(backend).await;
         let target = DatabaseTarget::parse(database.url()).unwrap();
         let store = database.store(2).await;
@@ -704,12 +705,16 @@ mod tests {
             .unwrap();
         drop(store);
 
-        let reverted = tokio::task::spawn_blocking(move || revert_last_migration(&target))
-            .await
-            .unwrap()
-            .unwrap();
+        let reverted = tokio::task::spawn_blocking(move || {
+            let newest = revert_last_migration(&target)?;
+            let two_way = revert_last_migration(&target)?;
+            Ok::<_, String>([newest, two_way])
+        })
+        .await
+        .unwrap()
+        .unwrap();
 
-        assert_eq!(reverted, "20261205000000");
+        assert_eq!(reverted, ["20261206000000", "20261205000000"]);
         let reverted_store = database.store(2).await;
         assert_eq!(
             count(&reverted_store, "SELECT COUNT(*) AS n FROM sync_jobs").await,
@@ -749,13 +754,13 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn newest_migration_reverts_and_reapplies_sqlite() {
-        newest_migration_reverts_and_reapplies(Backend::Sqlite).await;
+    async fn migrations_revert_and_reapply_sqlite() {
+        migrations_revert_and_reapply(Backend::Sqlite).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn newest_migration_reverts_and_reapplies_postgres() {
-        newest_migration_reverts_and_reapplies(Backend::Postgres).await;
+    async fn migrations_revert_and_reapply_postgres() {
+        migrations_revert_and_reapply(Backend::Postgres).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -95,6 +95,7 @@ diesel::table! {
         finished_at -> Nullable<Timestamp>,
         direction -> Text,
         payload -> Nullable<Text>,
+        source_checksum -> Nullable<Text>,
     }
 }
 

@@ -35,7 +35,7 @@ use super::quote::quote_checksum;
 use super::supervision::{ActorRegistry, catch_panic};
 use super::{ENTITY_CUSTOMER, ENTITY_QUOTE, SCOPE_ALL};
 use crate::crm::{CrmClient, CrmId, CrmQuote, IdentityKind};
-use crate::store::{Leadership, NewJob, Store, StoreError};
+use crate::store::{JOB_DEAD, Leadership, NewJob, Store, StoreError};
 
 pub const ACTOR_NAME: &str = "crm_poller";
 const LEADERSHIP: &str = "crm_poller";
@@ -605,13 +605,17 @@ async fn quote_job_if_changed(
     start: NaiveDateTime,
 ) -> Result<Option<NewJob>, StoreError> {
     let id = &quote.object.crm_id;
+    let checksum = quote_checksum(quote);
     match store.link_by_crm_id(ENTITY_QUOTE, &id.0).await? {
         Some(link) if link.state != "linked" => return Ok(None),
-        Some(link) if link.crm_checksum.as_deref() == Some(quote_checksum(quote).as_str()) => {
+        Some(link) if link.crm_checksum.as_deref() == Some(checksum.as_str()) => {
             return Ok(None);
         }
         None if quote.object.modify_date <= start => return Ok(None),
         _ => {}
+    }
+    if failed_before(store, ENTITY_QUOTE, &id.0, &checksum).await? {
+        return Ok(None);
     }
     Ok(Some(NewJob {
         entity: ENTITY_QUOTE.to_owned(),
@@ -625,6 +629,23 @@ async fn quote_job_if_changed(
     }))
 }
 
+/// Returns whether the record's newest job was dead-lettered on the state with `checksum`.
+/// Queuing that state again would fail the same way on every cycle that reads it, so it waits
+/// for an edit or for an operator's requeue.
+async fn failed_before(
+    store: &Store,
+    entity: &str,
+    record_id: &str,
+    checksum: &str,
+) -> Result<bool, StoreError> {
+    Ok(store
+        .latest_crm_job_for(entity, record_id)
+        .await?
+        .is_some_and(|job| {
+            job.status == JOB_DEAD && job.source_checksum.as_deref() == Some(checksum)
+        }))
+}
+
 /// Builds a job for a record that differs from its link, or that has no link yet and was
 /// modified after `start` (the poller's first cursor).
 async fn job_if_changed(
@@ -634,11 +655,15 @@ async fn job_if_changed(
 ) -> Result<Option<NewJob>, StoreError> {
     let id = record_id(record);
     let customer = record.customer();
+    let checksum = customer.checksum();
     let link = store.link_by_crm_id(ENTITY_CUSTOMER, &id.0).await?;
     match link.and_then(|link| link.crm_checksum) {
-        Some(checksum) if checksum == customer.checksum() => return Ok(None),
+        Some(linked) if linked == checksum => return Ok(None),
         None if start.is_some_and(|start| modify_date(record) <= start) => return Ok(None),
         _ => {}
+    }
+    if failed_before(store, ENTITY_CUSTOMER, &id.0, &checksum).await? {
+        return Ok(None);
     }
     store
         .remember_crm_kind(&id.0, customer.kind.as_str())

@@ -226,6 +226,7 @@ impl CustomerSync {
         let record = self.fetch_record(job).await?;
         let customer = record.customer();
         let checksum = customer.checksum();
+        self.store.note_source_checksum(job.id, &checksum).await?;
         let link = self
             .store
             .link_by_crm_id(ENTITY_CUSTOMER, &job.record_id)

@@ -22,7 +22,9 @@ use super::{ENTITY_CUSTOMER, ENTITY_QUOTE};
 use crate::config::SyncSettings;
 use crate::crm::{CrmClient, CrmId, CrmQuote};
 use crate::siagh::SiaghClient;
-use crate::store::{FinishedSync, Job, NewConflict, NewJob, NewLogEntry, Store};
+use crate::store::{
+    FinishedSync, JOB_DEAD, JOB_PENDING, JOB_RUNNING, Job, NewConflict, NewJob, NewLogEntry, Store,
+};
 
 /// Iran's offset from UTC (+03:30); the CRM writes its local time without an offset.
 const IRAN_UTC_OFFSET_SECS: i32 = 3 * 3600 + 30 * 60;
@@ -146,14 +148,19 @@ impl QuoteSync {
             .crm
             .get_quote(&id)
             .await?
-            .ok_or_else(|| SyncError::NotFound {
-                crm_id: id.0.clone(),
+            .ok_or_else(|| SyncError::NeedsReview {
+                reason: format!(
+                    "CRM quote {} was not found; it may have been deleted, or the webhook named \
+                     another kind of record",
+                    id.0
+                ),
             })?;
         if let Some(type_code) = quote.object.crm_object_type_code.as_deref() {
             follow_quote_type(&self.store, type_code, quote.object.modify_date).await?;
         }
         let current = snapshot(&quote);
         let checksum = super::canonical::checksum_of(&current);
+        self.store.note_source_checksum(job.id, &checksum).await?;
         let link = self.store.link_by_crm_id(ENTITY_QUOTE, &id.0).await?;
 
         match link {
@@ -203,10 +210,7 @@ impl QuoteSync {
             .and_then(|link| link.siagh_code)
             .and_then(|code| code.parse().ok())
         else {
-            self.queue_customer(customer_id).await?;
-            return Err(SyncError::Busy {
-                reason: format!("customer {} is synced to Siagh first", customer_id.0),
-            });
+            return Err(self.wait_for_customer(customer_id).await?);
         };
 
         let session = self.siagh.session_info().await?;
@@ -294,6 +298,34 @@ impl QuoteSync {
         }
     }
 
+    /// Returns why the quote waits for its customer, queuing the customer's sync unless it is
+    /// queued already. A customer whose sync was dead-lettered sends the quote to review with
+    /// the customer's reason, because waiting longer would not help.
+    async fn wait_for_customer(&self, customer_id: &CrmId) -> Result<SyncError, SyncError> {
+        let latest = self
+            .store
+            .latest_crm_job_for(ENTITY_CUSTOMER, &customer_id.0)
+            .await?;
+        match latest {
+            Some(job) if job.status == JOB_DEAD => {
+                return Ok(SyncError::NeedsReview {
+                    reason: format!(
+                        "the quote's customer {} could not be synced to Siagh (dead letter {}: \
+                         {}); fix the customer, requeue its dead letter, then requeue this quote",
+                        customer_id.0,
+                        job.id,
+                        job.last_error.unwrap_or_default()
+                    ),
+                });
+            }
+            Some(job) if job.status == JOB_PENDING || job.status == JOB_RUNNING => {}
+            _ => self.queue_customer(customer_id).await?,
+        }
+        Ok(SyncError::Busy {
+            reason: format!("customer {} is synced to Siagh first", customer_id.0),
+        })
+    }
+
     /// Queues a sync of the quote's customer, which the customer orchestrator runs.
     async fn queue_customer(&self, customer_id: &CrmId) -> Result<(), SyncError> {
         self.store
@@ -321,6 +353,27 @@ impl QuoteSync {
     ) -> Result<(), SyncError> {
         let exported = link.base_snapshot.clone().unwrap_or_default();
         let now = serde_json::to_string(current).unwrap_or_default();
+        if link.siagh_checksum.as_deref() == Some(checksum) {
+            // Edited back to what the pre-invoice holds: nothing left for an operator.
+            self.store
+                .finish_sync(FinishedSync {
+                    job_id: Some(job.id),
+                    entity: ENTITY_QUOTE.to_owned(),
+                    crm_id: job.record_id.clone(),
+                    siagh_code: link.siagh_code.clone().unwrap_or_default(),
+                    crm_kind: "quote".to_owned(),
+                    crm_checksum: checksum.to_owned(),
+                    siagh_checksum: checksum.to_owned(),
+                    base_snapshot: exported,
+                    log: log_entry(job, "back_to_exported", |entry| {
+                        entry.source_snapshot = Some(now);
+                        entry.target_id = link.siagh_code.clone();
+                    }),
+                    conflicts: Vec::new(),
+                })
+                .await?;
+            return Ok(());
+        }
         tracing::warn!(
             siagh.document = link.siagh_code.as_deref().unwrap_or_default(),
             "quote changed after export; recorded as a conflict, no second pre-invoice"

@@ -26,6 +26,8 @@ on_both_backends!(
     poller_catches_lost_quote_webhooks,
     seen_quote_types_are_polled,
     missing_quote_find_keeps_webhooks,
+    rejected_quote_is_not_polled_again,
+    failed_customer_sends_quote_to_review,
 );
 
 fn decimal(text: &str) -> Decimal {
@@ -258,6 +260,21 @@ async fn quote_edited_after_export_is_a_conflict(backend: Backend) {
     assert_eq!(conflict["field"], "quote changed after export");
     assert!(conflict["base_value"].as_str().unwrap().contains("\"1\""));
     assert!(conflict["crm_value"].as_str().unwrap().contains("\"9\""));
+
+    app.crm
+        .edit_quote(&quote, |record| {
+            record.details[0].count = decimal("1");
+        })
+        .await;
+    app.wait_until_idle().await;
+
+    let conflicts = app.admin_get("/admin/conflicts").await;
+    assert_eq!(
+        conflicts["conflicts"].as_array().unwrap().len(),
+        1,
+        "an edit back to the exported quote is no conflict"
+    );
+    assert_eq!(app.siagh.preinvoices().len(), 1);
     app.shutdown().await;
 }
 
@@ -524,5 +541,64 @@ async fn missing_quote_find_keeps_webhooks(backend: Backend) {
         limitations[0].as_str().unwrap().contains("PI_5 (HTTP 404)"),
         "{poll}"
     );
+    app.shutdown().await;
+}
+
+async fn rejected_quote_is_not_polled_again(backend: Backend) {
+    let app = spawn_quote_polling_app(backend, &["PI_5"]).await;
+    let (customer, _) = linked_organization(&app, "شرکت کالای ناشناس", "09360000013").await;
+    wait_for_quote_cursor(&app, "PI_5").await;
+
+    app.crm
+        .create_quote(quote_for(&customer, vec![line("NOPE", "1", "100000", "0")]))
+        .await;
+    app.wait_until_idle().await;
+    // The rejected quote is the newest record, so every cycle reads it again.
+    tokio::time::sleep(POLL * 5).await;
+    app.wait_until_idle().await;
+
+    assert_eq!(app.siagh.counters().rejected_saves, 1, "sent to Siagh once");
+    assert_eq!(app.admin_get("/admin/status").await["dead_letters"], 1);
+    app.shutdown().await;
+}
+
+async fn failed_customer_sends_quote_to_review(backend: Backend) {
+    let app = spawn_app(backend).await;
+    linked_organization(&app, "شرکت اول", "09360000014").await;
+    let twin = app
+        .crm
+        .create_organization(NewOrganization {
+            nick_name: "شرکت دوم".into(),
+            mobile: Some("09360000014".into()),
+            ..NewOrganization::default()
+        })
+        .await;
+    app.crm.set_identity_webhook_url(None);
+
+    let quote = app
+        .crm
+        .create_quote(quote_for(&twin, vec![line("P-1001", "1", "100000", "0")]))
+        .await;
+    app.wait_until_idle().await;
+
+    assert!(app.siagh.preinvoices().is_empty());
+    let dead = app.admin_get("/admin/dead-letters").await;
+    let dead = dead["dead_letters"].as_array().unwrap();
+    assert_eq!(
+        dead.len(),
+        2,
+        "one for the customer, one for the quote: {dead:?}"
+    );
+    let quote_job = dead
+        .iter()
+        .find(|job| job["record_id"] == quote.0.as_str())
+        .unwrap();
+    let reason = quote_job["last_error"].as_str().unwrap();
+    assert!(reason.contains(twin.0.as_str()), "{reason}");
+    assert!(
+        reason.contains("تکراری"),
+        "carries Siagh's message: {reason}"
+    );
+    assert_eq!(app.siagh.counters().rejected_saves, 1);
     app.shutdown().await;
 }

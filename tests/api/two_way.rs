@@ -20,6 +20,7 @@ on_both_backends!(
     siagh_create_waits_for_a_settling_crm_create,
     crm_edit_keeps_an_inactive_contact_inactive,
     crm_create_waits_for_a_settling_siagh_create,
+    rejected_person_is_not_polled_again,
 );
 
 /// Poll interval of these tests; "ten poll cycles" below means ten of these.
@@ -552,5 +553,22 @@ async fn crm_create_waits_for_a_settling_siagh_create(backend: Backend) {
     .await;
 
     assert_eq!(app.siagh.counters().contact_creates, 1);
+    app.shutdown().await;
+}
+
+async fn rejected_person_is_not_polled_again(backend: Backend) {
+    let app = spawn_crm_polling_app(backend, true).await;
+    settle(&app).await;
+    let mut twin = person(520, "تکراری");
+    twin.mobile = Some("09120000001".into());
+
+    app.crm.create_person(twin).await;
+    app.wait_until_idle().await;
+    // The rejected person is the newest record, so every cycle reads it again.
+    tokio::time::sleep(POLL * 10).await;
+    app.wait_until_idle().await;
+
+    assert_eq!(app.siagh.counters().rejected_saves, 1, "sent to Siagh once");
+    assert_eq!(app.admin_get("/admin/status").await["dead_letters"], 1);
     app.shutdown().await;
 }
