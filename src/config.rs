@@ -270,10 +270,7 @@ impl Settings {
                 DEFAULT_CRM_FULL_SCAN_INTERVAL_SECS,
             )?),
             quote_sale_models: sale_model_table(&source)?,
-            crm_quote_type_codes: source
-                .optional("CRM_QUOTE_TYPE_CODES")
-                .map(split_list)
-                .unwrap_or_default(),
+            crm_quote_type_codes: quote_type_codes(&source)?,
             preinvoice_defaults: preinvoice_defaults(&source)?,
             conflict_policy: match source.optional("CONFLICT_POLICY") {
                 None => defaults.conflict_policy,
@@ -474,6 +471,27 @@ fn admin_token(source: &Source<'_>) -> Result<SecretString, ConfigError> {
     Ok(token.into())
 }
 
+/// Reads `CRM_QUOTE_TYPE_CODES`: type codes separated by `;`.
+fn quote_type_codes(source: &Source<'_>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = source.optional("CRM_QUOTE_TYPE_CODES") else {
+        return Ok(Vec::new());
+    };
+    let codes = split_list(raw);
+    if let Some(code) = codes
+        .iter()
+        .find(|code| code.contains(|c: char| c == ',' || c.is_whitespace()))
+    {
+        return Err(ConfigError::Invalid {
+            name: "CRM_QUOTE_TYPE_CODES",
+            value: code.clone(),
+            reason: "a type code has no commas or spaces; separate codes with ';', e.g. \
+                     PI_5;Productinvoice"
+                .to_owned(),
+        });
+    }
+    Ok(codes)
+}
+
 /// Reads `QUOTE_SALE_MODELS`: `type code=sale model` pairs separated by `;`.
 fn sale_model_table(source: &Source<'_>) -> Result<HashMap<String, String>, ConfigError> {
     let Some(raw) = source.optional("QUOTE_SALE_MODELS") else {
@@ -484,16 +502,19 @@ fn sale_model_table(source: &Source<'_>) -> Result<HashMap<String, String>, Conf
         .map(|entry| {
             let (code, model) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
             let (code, model) = (code.trim(), model.trim());
-            if code.is_empty() || model.is_empty() || !model.bytes().all(|b| b.is_ascii_digit()) {
+            // `parse` alone would accept a leading `+`.
+            let all_digits = model.bytes().all(|b| b.is_ascii_digit());
+            let number = model.parse::<u32>().ok().filter(|n| all_digits && *n >= 1);
+            let Some(number) = number.filter(|_| !code.is_empty()) else {
                 return Err(ConfigError::Invalid {
                     name: "QUOTE_SALE_MODELS",
                     value: entry.clone(),
                     reason: "expected `type code=sale model number` pairs separated by ';', \
-                             e.g. Productinvoice=3"
+                             with sale models from 1, e.g. Productinvoice=3"
                         .to_owned(),
                 });
-            }
-            Ok((code.to_owned(), model.to_owned()))
+            };
+            Ok((code.to_owned(), number.to_string()))
         })
         .collect()
 }
@@ -858,6 +879,39 @@ mod tests {
 
         assert!(message.contains("QUOTE_SALE_MODELS"), "{message}");
         assert!(message.contains("Productinvoice"), "{message}");
+    }
+
+    #[test]
+    fn sale_models_start_at_one() {
+        for entry in ["Productinvoice=0", "Productinvoice=+3", "=3"] {
+            let mut values = minimal();
+            values.insert("QUOTE_SALE_MODELS".into(), entry.into());
+
+            let message = Settings::from_values(&values).unwrap_err().to_string();
+
+            assert!(message.contains(entry), "{entry}: {message}");
+        }
+        let mut values = minimal();
+        values.insert("QUOTE_SALE_MODELS".into(), "Productinvoice=03".into());
+        let settings = Settings::from_values(&values).unwrap();
+        assert_eq!(settings.sync.quote_sale_models["Productinvoice"], "3");
+    }
+
+    #[test]
+    fn quote_type_codes_need_semicolons() {
+        let mut values = minimal();
+        values.insert("CRM_QUOTE_TYPE_CODES".into(), "PI_5;PI_6,PI_7".into());
+
+        let message = Settings::from_values(&values).unwrap_err().to_string();
+
+        assert!(message.contains("PI_6,PI_7"), "{message}");
+        assert!(message.contains("';'"), "{message}");
+        values.insert("CRM_QUOTE_TYPE_CODES".into(), "PI_5; Productinvoice".into());
+        let settings = Settings::from_values(&values).unwrap();
+        assert_eq!(
+            settings.sync.crm_quote_type_codes,
+            ["PI_5", "Productinvoice"]
+        );
     }
 
     #[test]

@@ -95,8 +95,19 @@ async fn set_pause(
         });
     }
     let paused_scopes = state.store.paused_scopes().await.map_err(unavailable)?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "scope": scope, "paused": paused, "paused_scopes": paused_scopes })))
+    // A scope stays paused while `all` is, whatever was asked for it.
+    let still_paused = paused_scopes
+        .iter()
+        .any(|paused| paused == &scope || paused == SCOPE_ALL);
+    let mut reply =
+        json!({ "scope": scope, "paused": still_paused, "paused_scopes": paused_scopes });
+    if !paused && still_paused {
+        reply["note"] = json!(format!(
+            "{scope} stays paused because every entity is paused; resume with no body to \
+             resume everything"
+        ));
+    }
+    Ok(HttpResponse::Ok().json(reply))
 }
 
 /// `POST /admin/pause`: stops processing for one entity or all; webhooks are still stored.

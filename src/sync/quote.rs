@@ -354,7 +354,7 @@ impl QuoteSync {
         let exported = link.base_snapshot.clone().unwrap_or_default();
         let now = serde_json::to_string(current).unwrap_or_default();
         if link.siagh_checksum.as_deref() == Some(checksum) {
-            // Edited back to what the pre-invoice holds: nothing left for an operator.
+            // Edited back to what the pre-invoice holds, so there is nothing for an operator.
             self.store
                 .finish_sync(FinishedSync {
                     job_id: Some(job.id),

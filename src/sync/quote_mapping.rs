@@ -45,13 +45,19 @@ pub enum QuoteMappingError {
          not in the sale model table; add it to the table (type code = sale model)"
     )]
     UnknownTypeCode { code: String },
+    #[error(
+        "quote type code {code:?} names sale model {digits}, which is invalid: Siagh's sale \
+         models are numbered from 1; map the code in the sale model table (QUOTE_SALE_MODELS)"
+    )]
+    InvalidSaleModel { code: String, digits: String },
     #[error("the quote has no lines; a pre-invoice needs at least one")]
     NoLines,
     #[error("line {line} has no product code; give the product a code that Siagh knows")]
     MissingProductCode { line: u32 },
 }
 
-/// Returns the sale model of a quote type: the table's entry, else the digits after `PI_`.
+/// Returns the sale model of a quote type: the table's entry, else the number after `PI_`
+/// without leading zeros.
 pub fn sale_model(
     type_code: &str,
     table: &HashMap<String, String>,
@@ -59,13 +65,19 @@ pub fn sale_model(
     if let Some(model) = table.get(type_code) {
         return Ok(model.clone());
     }
-    type_code
+    let digits = type_code
         .strip_prefix("PI_")
         .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .map(str::to_owned)
         .ok_or_else(|| QuoteMappingError::UnknownTypeCode {
             code: type_code.to_owned(),
-        })
+        })?;
+    match digits.parse::<u32>() {
+        Ok(model) if model >= 1 => Ok(model.to_string()),
+        _ => Err(QuoteMappingError::InvalidSaleModel {
+            code: type_code.to_owned(),
+            digits: digits.to_owned(),
+        }),
+    }
 }
 
 /// Builds the pre-invoice of `quote` for the Siagh contact `customer` in `fiscal_year`.
@@ -154,9 +166,17 @@ mod tests {
 
         assert_eq!(sale_model("PI_5", &table).unwrap(), "5");
         assert_eq!(sale_model("PI_12", &table).unwrap(), "12");
+        assert_eq!(sale_model("PI_05", &table).unwrap(), "5");
         assert_eq!(sale_model("Productinvoice", &table).unwrap(), "3");
         for code in ["Productinvoice2", "PI_", "PI_x", "pi_5", ""] {
             assert!(sale_model(code, &table).is_err(), "{code:?}");
+        }
+        for code in ["PI_0", "PI_000", "PI_99999999999"] {
+            let error = sale_model(code, &table).unwrap_err();
+            assert!(
+                matches!(error, QuoteMappingError::InvalidSaleModel { .. }),
+                "{code:?}: {error}"
+            );
         }
     }
 

@@ -16,6 +16,7 @@ on_both_backends!(
     bearer_scheme_is_case_insensitive,
     requeue_all_runs_every_dead_letter_again,
     admin_timestamps_are_utc,
+    resume_of_one_entity_under_pause_all_says_so,
 );
 
 async fn admin_requires_the_bearer_token(backend: Backend) {
@@ -220,5 +221,23 @@ async fn admin_timestamps_are_utc(backend: Backend) {
             "{stamp} is not RFC 3339"
         );
     }
+    app.shutdown().await;
+}
+
+async fn resume_of_one_entity_under_pause_all_says_so(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.admin_post("/admin/pause", None).await;
+
+    let response = app
+        .admin_post("/admin/resume", Some(json!({"entity": "quote"})))
+        .await;
+
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["paused"], true, "{body}");
+    assert!(
+        body["note"].as_str().unwrap().contains("every entity"),
+        "{body}"
+    );
     app.shutdown().await;
 }
