@@ -18,19 +18,23 @@ use siagh_sync::store::Store;
     about = "Keeps Payamgostar CRM and Siagh in step"
 )]
 struct Cli {
-    /// TOML file with settings; keys are the environment variable names (see .env.example).
-    /// Environment variables and .env override it.
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-
     #[command(subcommand)]
     command: Command,
+}
+
+/// The settings file option of the commands that read settings.
+#[derive(Debug, clap::Args)]
+struct ConfigFile {
+    /// TOML file with settings; keys are the environment variable names (see .env.example).
+    /// Environment variables and .env override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the sync server: webhooks, admin API and the sync actors.
-    Serve,
+    Serve(ConfigFile),
     /// Run both simulators and the engine on a throw-away SQLite file, make a few CRM edits and
     /// show what reached Siagh.
     Demo {
@@ -43,6 +47,8 @@ enum Command {
     /// Import every Siagh contact into the CRM once: link the ones that exist on both sides,
     /// create the rest. Safe to interrupt and run again.
     Import {
+        #[command(flatten)]
+        config: ConfigFile,
         /// Print the plan (links, creates, skips, reviews) without writing anything.
         #[arg(long)]
         dry_run: bool,
@@ -54,7 +60,7 @@ enum Command {
         rate: u32,
     },
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate(ConfigFile),
     /// Measure the Siagh poller's cycle on a large simulated contact table.
     BenchPoll(siagh_sync::bench::BenchArgs),
     /// Print the upper-case MD5 digest Siagh expects for a password (for SIAGH_PASSWORD_MD5).
@@ -63,19 +69,6 @@ enum Command {
         #[arg(long)]
         stdin: bool,
     },
-}
-
-impl Command {
-    /// Returns the command's name when it reads no settings, so `--config` would be ignored.
-    fn ignores_config(&self) -> Option<&'static str> {
-        match self {
-            Command::Serve | Command::Import { .. } | Command::Migrate => None,
-            Command::Demo { .. } => Some("demo"),
-            Command::Sim(_) => Some("sim"),
-            Command::BenchPoll(_) => Some("bench-poll"),
-            Command::HashPassword { .. } => Some("hash-password"),
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -88,29 +81,24 @@ fn main() -> ExitCode {
     } else {
         "info"
     });
-    let unused_config = cli.config.as_ref().zip(cli.command.ignores_config());
     let result = match cli.command {
-        _ if let Some((path, name)) = unused_config => Err(anyhow::anyhow!(
-            "--config {} is not used by `siagh-sync {name}`, which reads no settings file. \
-             Remove it, or use it with serve, import or migrate",
-            path.display()
-        )),
         Command::HashPassword { stdin } => hash_password(stdin),
-        Command::Migrate => run_in_system(migrate(cli.config)),
+        Command::Migrate(file) => run_in_system(migrate(file.config)),
         Command::BenchPoll(args) => run_in_system(siagh_sync::bench::run(args)),
         Command::Import {
+            config,
             dry_run,
             concurrency,
             rate,
         } => run_in_system(import(
-            cli.config,
+            config.config,
             siagh_sync::import::ImportOptions {
                 dry_run,
                 concurrency,
                 rate_per_second: rate,
             },
         )),
-        Command::Serve => run_in_system(serve(cli.config)),
+        Command::Serve(file) => run_in_system(serve(file.config)),
         Command::Demo { once } => run_in_system(siagh_sync::demo::run(once)),
         Command::Sim(args) => run_in_system(siagh_sync::demo::run_simulators(args)),
     };

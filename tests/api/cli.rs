@@ -141,18 +141,32 @@ fn unquoted_env_value_with_spaces_explains_quoting() {
 }
 
 #[test]
-fn unused_config_flag_is_rejected() {
+fn config_file_belongs_to_settings_commands() {
     let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("from-file.db");
+    let file = dir.path().join("siagh.toml");
+    std::fs::write(
+        &file,
+        format!("DATABASE_URL = {:?}\n", database.to_str().unwrap()),
+    )
+    .unwrap();
 
-    let output = siagh_sync()
+    let migrate = siagh_sync()
         .current_dir(dir.path())
-        .args(["--config", "siagh.toml", "hash-password", "--stdin"])
+        .args(["migrate", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let hash = siagh_sync()
+        .current_dir(dir.path())
+        .args(["hash-password", "--stdin", "--config", "siagh.toml"])
         .output()
         .unwrap();
 
-    let message = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(message.contains("--config siagh.toml"), "{message}");
-    assert!(message.contains("hash-password"), "{message}");
-    assert!(message.contains("serve, import or migrate"), "{message}");
+    let logs = String::from_utf8_lossy(&migrate.stderr);
+    assert!(migrate.status.success(), "migrate failed:\n{logs}");
+    assert!(database.exists(), "migrate used the file's DATABASE_URL");
+    let message = String::from_utf8_lossy(&hash.stderr);
+    assert!(!hash.status.success());
+    assert!(message.contains("--config"), "{message}");
 }
