@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use super::{ApiError, AppState};
 use crate::store::{LogFilter, StoreError};
 use crate::sync::messages::{JobsAvailable, PauseChanged};
-use crate::sync::{SCOPE_ALL, SCOPES};
+use crate::sync::{ENTITIES, SCOPE_ALL, SCOPES};
 
 /// Rows a list endpoint returns when the request names no limit.
 const DEFAULT_LIST_LIMIT: i64 = 100;
@@ -252,6 +252,14 @@ pub async fn sync_log(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_token(&request, &state)?;
+    if let Some(entity) = &query.entity
+        && !ENTITIES.contains(&entity.as_str())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "unknown entity {entity:?}; expected one of {}",
+            ENTITIES.join(", ")
+        )));
+    }
     let filter = LogFilter {
         entity: query.entity.clone(),
         record_id: query.record_id.clone(),

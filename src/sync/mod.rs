@@ -35,3 +35,5 @@ pub const ENTITY_QUOTE: &str = "quote";
 pub const SCOPE_ALL: &str = "all";
 /// Every scope an operator may pause.
 pub const SCOPES: &[&str] = &[SCOPE_ALL, ENTITY_CUSTOMER, ENTITY_QUOTE];
+/// Every entity the engine syncs.
+pub const ENTITIES: &[&str] = &[ENTITY_CUSTOMER, ENTITY_QUOTE];

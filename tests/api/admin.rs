@@ -17,6 +17,7 @@ on_both_backends!(
     requeue_all_runs_every_dead_letter_again,
     admin_timestamps_are_utc,
     resume_of_one_entity_under_pause_all_says_so,
+    sync_log_rejects_unknown_entity,
 );
 
 async fn admin_requires_the_bearer_token(backend: Backend) {
@@ -239,5 +240,23 @@ async fn resume_of_one_entity_under_pause_all_says_so(backend: Backend) {
         body["note"].as_str().unwrap().contains("every entity"),
         "{body}"
     );
+    app.shutdown().await;
+}
+
+async fn sync_log_rejects_unknown_entity(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app
+        .http
+        .get(format!("{}/admin/sync-log?entity=customers", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 400);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("customers"), "{body}");
+    assert!(body.contains("customer, quote"), "{body}");
     app.shutdown().await;
 }
