@@ -126,11 +126,18 @@ async fn receive(
     authorize(&request, &state, &secret)?;
     let query = parse_webhook_query(request.query_string())?;
     if !query.record_type.is_empty() && !query.record_type.eq_ignore_ascii_case(expected_type) {
+        let advice = match query.record_type.to_ascii_lowercase().as_str() {
+            route @ ("identity" | "quote") => {
+                format!("register /webhook/crm/<secret>/{route} for that type")
+            }
+            _ => "only Identity and Quote webhooks are synced (routes /webhook/crm/<secret>/\
+                  identity and /webhook/crm/<secret>/quote)"
+                .to_owned(),
+        };
         return Err(ApiError::BadRequest(format!(
             "query parameter \"type\" is {:?} but this URL receives {expected_type} webhooks; \
-             register /webhook/crm/<secret>/{} for that type",
-            query.record_type,
-            query.record_type.to_ascii_lowercase()
+             {advice}",
+            query.record_type
         )));
     }
 

@@ -588,6 +588,30 @@ impl Store {
         }
     }
 
+    /// Puts a claimed job back to wait until `run_at` without counting an attempt, because
+    /// it waits for other work rather than failing. `reason` becomes its `last_error`.
+    pub async fn postpone_job(
+        &self,
+        id: i64,
+        run_at: NaiveDateTime,
+        reason: &str,
+    ) -> Result<RetryOutcome, StoreError> {
+        let mut conn = self.connection().await?;
+        let plan = Reschedule {
+            from_statuses: &[JOB_PENDING, JOB_RUNNING],
+            leased_by: None,
+            run_at: truncate_to_micros(run_at),
+            attempts: Attempts::Keep,
+            last_error: Some(reason),
+            superseded_error: format!("{SUPERSEDED}: {reason}"),
+        };
+        match reschedule(&mut conn, id, &plan).await? {
+            Rescheduled::Pending => Ok(RetryOutcome::Rescheduled),
+            Rescheduled::MergedInto(other_id) => Ok(RetryOutcome::MergedInto(other_id)),
+            Rescheduled::Skipped(status) => Err(StoreError::JobFinished { id, status }),
+        }
+    }
+
     /// Records the checksum of the source record's state that the job is working on, so that
     /// a dead letter tells which state failed.
     pub async fn note_source_checksum(&self, id: i64, checksum: &str) -> Result<(), StoreError> {

@@ -10,8 +10,8 @@
 //!
 //! Find takes a type code. Identities use the stock `person` and `organization` codes. Quote
 //! types are named by each installation, so the poller follows the codes configured in
-//! `CRM_QUOTE_TYPE_CODES` and `QUOTE_SALE_MODELS`, and every code seen on a quote the engine
-//! fetched: the quote step creates that code's cursor.
+//! `CRM_QUOTE_TYPE_CODES` and `QUOTE_SALE_MODELS`, and every code naming a sale model that was
+//! seen on a quote the engine fetched: the quote step creates that code's cursor.
 //!
 //! The find API is not confirmed on a live server, and a quote find is not even known to
 //! exist. When the CRM rejects the identity find, the poller falls back to its safety net
@@ -328,8 +328,8 @@ async fn poll_once(cycle: Cycle) -> Result<Outcome, PollError> {
             .collect();
         limitations.push(format!(
             "the CRM rejects quote/sales/find for quote types {}; quotes of these types \
-             arrive by webhook only. Check the codes in CRM_QUOTE_TYPE_CODES and \
-             QUOTE_SALE_MODELS, then restart",
+             arrive by webhook only. Check that these quote types exist in the CRM (and their \
+             codes in CRM_QUOTE_TYPE_CODES and QUOTE_SALE_MODELS), then restart",
             rejected.join(", ")
         ));
     }

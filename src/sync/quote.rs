@@ -17,13 +17,13 @@ use super::crm_poller::follow_quote_type;
 use super::customer::{JobOutcome, SyncError};
 use super::fiscal_year::choose_fiscal_year;
 use super::orchestrator::JobRunner;
-use super::quote_mapping::to_preinvoice;
+use super::quote_mapping::{sale_model, to_preinvoice};
 use super::{ENTITY_CUSTOMER, ENTITY_QUOTE};
 use crate::config::SyncSettings;
 use crate::crm::{CrmClient, CrmId, CrmQuote};
 use crate::siagh::SiaghClient;
 use crate::store::{
-    FinishedSync, JOB_DEAD, JOB_PENDING, JOB_RUNNING, Job, NewConflict, NewJob, NewLogEntry, Store,
+    FinishedSync, JOB_DEAD, JOB_DONE, Job, NewConflict, NewJob, NewLogEntry, Store,
 };
 
 /// Iran's offset from UTC (+03:30); the CRM writes its local time without an offset.
@@ -155,7 +155,10 @@ impl QuoteSync {
                     id.0
                 ),
             })?;
-        if let Some(type_code) = quote.object.crm_object_type_code.as_deref() {
+        // Only a type that names a sale model can be exported, so only such a type is polled.
+        if let Some(type_code) = quote.object.crm_object_type_code.as_deref()
+            && sale_model(type_code, &self.settings.quote_sale_models).is_ok()
+        {
             follow_quote_type(&self.store, type_code, quote.object.modify_date).await?;
         }
         let current = snapshot(&quote);
@@ -210,7 +213,7 @@ impl QuoteSync {
             .and_then(|link| link.siagh_code)
             .and_then(|code| code.parse().ok())
         else {
-            return Err(self.wait_for_customer(customer_id).await?);
+            return self.wait_for_customer(job, customer_id).await;
         };
 
         let session = self.siagh.session_info().await?;
@@ -298,32 +301,50 @@ impl QuoteSync {
         }
     }
 
-    /// Returns why the quote waits for its customer, queuing the customer's sync unless it is
-    /// queued already. A customer whose sync was dead-lettered sends the quote to review with
-    /// the customer's reason, because waiting longer would not help.
-    async fn wait_for_customer(&self, customer_id: &CrmId) -> Result<SyncError, SyncError> {
+    /// Makes the quote wait for its customer's sync, queuing that sync unless it is queued
+    /// already.
+    ///
+    /// While the customer's job is queued or running, the quote job is postponed without
+    /// counting an attempt: that job ends, at the latest when its lease expires. A customer
+    /// whose sync was dead-lettered sends the quote to review with the customer's reason,
+    /// because waiting longer would not help. A customer whose last sync finished without a
+    /// link is synced again, and that wait counts attempts, so it cannot last forever.
+    async fn wait_for_customer(&self, job: &Job, customer_id: &CrmId) -> Result<(), SyncError> {
+        let reason = format!(
+            "waiting: customer {} is synced to Siagh first",
+            customer_id.0
+        );
         let latest = self
             .store
             .latest_crm_job_for(ENTITY_CUSTOMER, &customer_id.0)
             .await?;
         match latest {
-            Some(job) if job.status == JOB_DEAD => {
-                return Ok(SyncError::NeedsReview {
+            Some(customer_job) if customer_job.status == JOB_DEAD => {
+                return Err(SyncError::NeedsReview {
                     reason: format!(
                         "the quote's customer {} could not be synced to Siagh (dead letter {}: \
                          {}); fix the customer, requeue its dead letter, then requeue this quote",
                         customer_id.0,
-                        job.id,
-                        job.last_error.unwrap_or_default()
+                        customer_job.id,
+                        customer_job.last_error.unwrap_or_default()
                     ),
                 });
             }
-            Some(job) if job.status == JOB_PENDING || job.status == JOB_RUNNING => {}
-            _ => self.queue_customer(customer_id).await?,
+            Some(customer_job) if customer_job.status == JOB_DONE => {
+                self.queue_customer(customer_id).await?;
+                return Err(SyncError::Busy {
+                    reason: format!("customer {} is synced to Siagh first", customer_id.0),
+                });
+            }
+            Some(_) => {}
+            None => self.queue_customer(customer_id).await?,
         }
-        Ok(SyncError::Busy {
-            reason: format!("customer {} is synced to Siagh first", customer_id.0),
-        })
+        let wait = chrono::Duration::from_std(self.settings.retry_base)
+            .unwrap_or(chrono::Duration::seconds(2));
+        let run_at = chrono::Utc::now().naive_utc() + wait;
+        self.store.postpone_job(job.id, run_at, &reason).await?;
+        tracing::debug!(crm.customer = %customer_id.0, "quote waits for its customer's sync");
+        Ok(())
     }
 
     /// Queues a sync of the quote's customer, which the customer orchestrator runs.

@@ -28,6 +28,7 @@ on_both_backends!(
     missing_quote_find_keeps_webhooks,
     rejected_quote_is_not_polled_again,
     failed_customer_sends_quote_to_review,
+    quote_waits_for_a_held_customer_job,
 );
 
 fn decimal(text: &str) -> Decimal {
@@ -501,6 +502,19 @@ async fn seen_quote_types_are_polled(backend: Backend) {
 
     let second = &app.siagh.preinvoices()[1];
     assert_eq!(second.header_value("sl_sanad.codesalemodel"), Some("7"));
+
+    app.crm
+        .set_quote_webhook_url(Some(url::Url::parse(&app.webhook_url("quote")).unwrap()));
+    let mut odd = quote_for(&customer, vec![line("P-1001", "1", "100000", "0")]);
+    odd.type_code = "Odd".into();
+    app.crm.create_quote(odd).await;
+    app.wait_until_idle().await;
+    let odd_cursor = app.store.poll_cursor("crm_quote_modify_date:Odd").await;
+    assert_eq!(
+        odd_cursor.unwrap(),
+        None,
+        "a type with no sale model is not polled"
+    );
     app.shutdown().await;
 }
 
@@ -600,5 +614,46 @@ async fn failed_customer_sends_quote_to_review(backend: Backend) {
         "carries Siagh's message: {reason}"
     );
     assert_eq!(app.siagh.counters().rejected_saves, 1);
+    app.shutdown().await;
+}
+
+async fn quote_waits_for_a_held_customer_job(backend: Backend) {
+    let config = TestConfig {
+        engine: Box::new(|settings| settings.sync.max_attempts = 2),
+        ..TestConfig::default()
+    };
+    let app = spawn_app_with(backend, config).await;
+    app.admin_post(
+        "/admin/pause",
+        Some(serde_json::json!({"entity": "customer"})),
+    )
+    .await;
+    let customer = app
+        .crm
+        .create_organization(NewOrganization {
+            nick_name: "شرکت منتظر".into(),
+            mobile: Some("09360000015".into()),
+            ..NewOrganization::default()
+        })
+        .await;
+
+    app.crm
+        .create_quote(quote_for(
+            &customer,
+            vec![line("P-1001", "1", "100000", "0")],
+        ))
+        .await;
+    // Far longer than two counted attempts would last.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(app.admin_get("/admin/status").await["dead_letters"], 0);
+    app.admin_post("/admin/resume", None).await;
+    wait_for_preinvoices(&app, 1).await;
+
+    let preinvoice = &app.siagh.preinvoices()[0];
+    let code = app.link(&customer).await.unwrap().siagh_code.unwrap();
+    assert_eq!(
+        preinvoice.header_value("sl_sanad.codemoshtari"),
+        Some(code.as_str())
+    );
     app.shutdown().await;
 }

@@ -55,6 +55,22 @@ async fn malformed_queries_are_rejected_and_not_stored(backend: Backend) {
         let message = body["error"].as_str().unwrap();
         assert!(message.contains(parameter), "query {query}: {message}");
     }
+    let quote_on_identity = app
+        .send_webhook("identity", "event=Insert&id=a1&type=Quote")
+        .await;
+    let invoice_on_quote = app
+        .send_webhook("quote", "event=Insert&id=a1&type=PI_5")
+        .await;
+    let quote_on_identity = quote_on_identity.text().await.unwrap();
+    let invoice_on_quote = invoice_on_quote.text().await.unwrap();
+    assert!(
+        quote_on_identity.contains("/webhook/crm/<secret>/quote for that type"),
+        "{quote_on_identity}"
+    );
+    assert!(
+        invoice_on_quote.contains("only Identity and Quote"),
+        "no route is advised for an unknown type: {invoice_on_quote}"
+    );
     let stats = app.store.queue_stats().await.unwrap();
     assert_eq!(stats.pending + stats.running + stats.done + stats.dead, 0);
     app.shutdown().await;
