@@ -430,6 +430,35 @@ pub(crate) async fn complete(conn: &mut DbConnection, id: i64) -> Result<(), Sto
     Ok(())
 }
 
+/// Closes the record's dead letters older than `job_id`, which synced the record
+/// successfully: the record's current state is in step on both sides, so the failures they
+/// describe are settled. `record_id` is the record's id on the side the jobs came from.
+/// Returns the number of dead letters closed.
+pub(crate) async fn settle_dead_before(
+    conn: &mut DbConnection,
+    entity: &str,
+    direction: &str,
+    record_id: &str,
+    job_id: i64,
+) -> Result<usize, StoreError> {
+    let now = utc_now();
+    Ok(diesel::update(
+        sync_jobs::table
+            .filter(sync_jobs::entity.eq(entity))
+            .filter(sync_jobs::direction.eq(direction))
+            .filter(sync_jobs::record_id.eq(record_id))
+            .filter(sync_jobs::status.eq(JOB_DEAD))
+            .filter(sync_jobs::id.lt(job_id)),
+    )
+    .set((
+        sync_jobs::status.eq(JOB_DONE),
+        sync_jobs::last_error.eq(format!("{SUPERSEDED}: synced later by job {job_id}")),
+        sync_jobs::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .await?)
+}
+
 impl Store {
     /// Records a detected change as a pending job, or joins the record's pending job in the
     /// same direction.

@@ -17,7 +17,7 @@ use super::conflicts::{self, NewConflict};
 use super::jobs;
 use super::pool::{DbConnection, clamp_limit, per_backend, utc_now, write_transaction};
 use super::schema::entity_links;
-use super::sync_log::{self, NewLogEntry};
+use super::sync_log::{self, CRM_TO_SIAGH, NewLogEntry, SIAGH_TO_CRM};
 use super::{Store, StoreError};
 
 /// Link state while a create call is in flight.
@@ -373,6 +373,13 @@ impl Store {
             conflicts::insert_all(c, &done.conflicts, done.job_id).await?;
             if let Some(job_id) = done.job_id {
                 jobs::complete(c, job_id).await?;
+                let sides = [
+                    (CRM_TO_SIAGH, done.crm_id.as_str()),
+                    (SIAGH_TO_CRM, done.siagh_code.as_str()),
+                ];
+                for (direction, record_id) in sides {
+                    jobs::settle_dead_before(c, &done.entity, direction, record_id, job_id).await?;
+                }
             }
             Ok(())
         })

@@ -233,6 +233,24 @@ async fn rejected_line_is_dead_lettered_with_its_row(backend: Backend) {
     assert_eq!(job["record_id"], bad.0.as_str());
     let reason = job["last_error"].as_str().unwrap();
     assert!(reason.contains("ردیف 2"), "names the row: {reason}");
+
+    app.crm
+        .edit_quote(&bad, |record| {
+            record.details[1].product_code = "P-3000".into();
+        })
+        .await;
+    app.wait_until_idle().await;
+
+    assert_eq!(
+        app.siagh.preinvoices().len(),
+        2,
+        "the corrected quote flows"
+    );
+    let status = app.admin_get("/admin/status").await;
+    assert_eq!(
+        status["dead_letters"], 0,
+        "the export settles its dead letter"
+    );
     app.shutdown().await;
 }
 
