@@ -310,10 +310,7 @@ impl QuoteSync {
     /// because waiting longer would not help. A customer whose last sync finished without a
     /// link is synced again, and that wait counts attempts, so it cannot last forever.
     async fn wait_for_customer(&self, job: &Job, customer_id: &CrmId) -> Result<(), SyncError> {
-        let reason = format!(
-            "waiting: customer {} is synced to Siagh first",
-            customer_id.0
-        );
+        let reason = format!("customer {} is synced to Siagh first", customer_id.0);
         let latest = self
             .store
             .latest_crm_job_for(ENTITY_CUSTOMER, &customer_id.0)
@@ -332,9 +329,7 @@ impl QuoteSync {
             }
             Some(customer_job) if customer_job.status == JOB_DONE => {
                 self.queue_customer(customer_id).await?;
-                return Err(SyncError::Busy {
-                    reason: format!("customer {} is synced to Siagh first", customer_id.0),
-                });
+                return Err(SyncError::Busy { reason });
             }
             Some(_) => {}
             None => self.queue_customer(customer_id).await?,
@@ -342,7 +337,9 @@ impl QuoteSync {
         let wait = chrono::Duration::from_std(self.settings.retry_base)
             .unwrap_or(chrono::Duration::seconds(2));
         let run_at = chrono::Utc::now().naive_utc() + wait;
-        self.store.postpone_job(job.id, run_at, &reason).await?;
+        self.store
+            .postpone_job(job.id, run_at, &format!("waiting: {reason}"))
+            .await?;
         tracing::debug!(crm.customer = %customer_id.0, "quote waits for its customer's sync");
         Ok(())
     }
