@@ -642,7 +642,7 @@ impl Store {
     }
 
     /// Records the checksum of the source record's state that the job is working on, so that
-    /// a dead letter tells which state failed.
+    /// a dead letter identifies the state that failed.
     pub async fn note_source_checksum(&self, id: i64, checksum: &str) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
         diesel::update(sync_jobs::table.find(id))

@@ -14,7 +14,7 @@ pub fn serialize<S: Serializer>(value: &NaiveDateTime, serializer: S) -> Result<
     serializer.serialize_str(&format(value))
 }
 
-/// The same for optional timestamps; `None` is `null`.
+/// The same format for optional timestamps, with `None` as `null`.
 pub mod option {
     use chrono::NaiveDateTime;
     use serde::Serializer;

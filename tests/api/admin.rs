@@ -16,7 +16,7 @@ on_both_backends!(
     bearer_scheme_is_case_insensitive,
     requeue_all_runs_every_dead_letter_again,
     admin_timestamps_are_utc,
-    resume_of_one_entity_under_pause_all_says_so,
+    resume_under_global_pause_reports_paused,
     sync_log_rejects_unknown_entity,
 );
 
@@ -225,7 +225,7 @@ async fn admin_timestamps_are_utc(backend: Backend) {
     app.shutdown().await;
 }
 
-async fn resume_of_one_entity_under_pause_all_says_so(backend: Backend) {
+async fn resume_under_global_pause_reports_paused(backend: Backend) {
     let app = spawn_app(backend).await;
     app.admin_post("/admin/pause", None).await;
 
