@@ -601,20 +601,8 @@ impl Store {
         run_at: NaiveDateTime,
         error: &str,
     ) -> Result<RetryOutcome, StoreError> {
-        let mut conn = self.connection().await?;
-        let plan = Reschedule {
-            from_statuses: &[JOB_PENDING, JOB_RUNNING],
-            leased_by: None,
-            run_at: truncate_to_micros(run_at),
-            attempts: Attempts::Increment,
-            last_error: Some(error),
-            superseded_error: format!("{SUPERSEDED}: {error}"),
-        };
-        match reschedule(&mut conn, id, &plan).await? {
-            Rescheduled::Pending => Ok(RetryOutcome::Rescheduled),
-            Rescheduled::MergedInto(other_id) => Ok(RetryOutcome::MergedInto(other_id)),
-            Rescheduled::Skipped(status) => Err(StoreError::JobFinished { id, status }),
-        }
+        self.reschedule_unfinished(id, run_at, error, Attempts::Increment)
+            .await
     }
 
     /// Puts a claimed job back to wait until `run_at` without counting an attempt, because
@@ -625,14 +613,27 @@ impl Store {
         run_at: NaiveDateTime,
         reason: &str,
     ) -> Result<RetryOutcome, StoreError> {
+        self.reschedule_unfinished(id, run_at, reason, Attempts::Keep)
+            .await
+    }
+
+    /// Makes a pending or running job pending again until `run_at`, with `error` as its
+    /// `last_error`; see [`Store::retry_job`] for a record that has another pending job.
+    async fn reschedule_unfinished(
+        &self,
+        id: i64,
+        run_at: NaiveDateTime,
+        error: &str,
+        attempts: Attempts,
+    ) -> Result<RetryOutcome, StoreError> {
         let mut conn = self.connection().await?;
         let plan = Reschedule {
             from_statuses: &[JOB_PENDING, JOB_RUNNING],
             leased_by: None,
             run_at: truncate_to_micros(run_at),
-            attempts: Attempts::Keep,
-            last_error: Some(reason),
-            superseded_error: format!("{SUPERSEDED}: {reason}"),
+            attempts,
+            last_error: Some(error),
+            superseded_error: format!("{SUPERSEDED}: {error}"),
         };
         match reschedule(&mut conn, id, &plan).await? {
             Rescheduled::Pending => Ok(RetryOutcome::Rescheduled),
