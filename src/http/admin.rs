@@ -184,10 +184,15 @@ pub async fn dead_letters(
 pub async fn requeue_dead_letter(
     request: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<i64>,
+    id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_token(&request, &state)?;
-    let id = id.into_inner();
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::BadRequest(format!(
+            "dead letter id {:?} is not a number; take the id from GET /admin/dead-letters",
+            id.as_str()
+        ))
+    })?;
 
     let requeued = state
         .store

@@ -18,6 +18,7 @@ on_both_backends!(
     admin_timestamps_are_utc,
     resume_under_global_pause_reports_paused,
     sync_log_rejects_unknown_entity,
+    requeue_rejects_non_numeric_id,
 );
 
 async fn admin_requires_the_bearer_token(backend: Backend) {
@@ -258,5 +259,20 @@ async fn sync_log_rejects_unknown_entity(backend: Backend) {
     let body = response.text().await.unwrap();
     assert!(body.contains("customers"), "{body}");
     assert!(body.contains("customer, quote"), "{body}");
+    app.shutdown().await;
+}
+
+async fn requeue_rejects_non_numeric_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let response = app
+        .admin_post("/admin/dead-letters/abc/requeue", None)
+        .await;
+
+    assert_eq!(response.status(), 400);
+    let body = response.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let message = body["error"].as_str().unwrap();
+    assert!(message.contains("\"abc\" is not a number"), "{message}");
     app.shutdown().await;
 }

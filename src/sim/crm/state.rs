@@ -340,6 +340,12 @@ impl SimState {
     /// Stores a new sales quote written by the human user, with its totals computed.
     pub fn create_quote(&self, new: &NewQuote) -> Result<CrmId, String> {
         let mut data = self.lock();
+        if !data.records.contains_key(&new.identity_id) {
+            return Err(format!(
+                "identity_id {} names no person or organization",
+                new.identity_id.0
+            ));
+        }
         let id = CrmId(uuid::Uuid::new_v4().to_string());
         let stamp = data.next_stamp();
         let vat_percent = data.config.quote_vat_percent;

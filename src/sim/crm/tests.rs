@@ -1398,3 +1398,37 @@ async fn quote_find_is_not_found_when_unsupported() {
     assert_eq!(identities, 200, "identity find is a separate switch");
     sim.stop().await;
 }
+
+#[actix_rt::test]
+async fn quote_for_unknown_customer_is_rejected() {
+    let sim = start_sim(CrmSimConfig::default()).await;
+    let http = reqwest::Client::new();
+    let mut quote = json!({"identity_id": "no-such-identity", "type_code": "PI_5", "lines": [
+        {"product_code": "P-1001", "product_name": "x", "unit_name": "عدد",
+         "count": "1", "unit_price": "100"}]});
+
+    let response = http
+        .post(sim.base_url().join("sim/quotes").unwrap())
+        .json(&quote)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    let customer = sim.create_person(NewPerson::default()).await;
+    quote["identity_id"] = json!(customer.0);
+    let known = http
+        .post(sim.base_url().join("sim/quotes").unwrap())
+        .json(&quote)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("no-such-identity"),
+        "{body}"
+    );
+    assert_eq!(known.status().as_u16(), 201);
+    sim.stop().await;
+}
