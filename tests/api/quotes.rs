@@ -57,15 +57,19 @@ fn quote_for(customer: &CrmId, lines: Vec<NewQuoteLine>) -> NewQuote {
     }
 }
 
-async fn linked_organization(app: &TestApp, name: &str, mobile: &str) -> (CrmId, String) {
-    let id = app
-        .crm
+/// Creates an organization in the CRM as a user would, which fires its webhook.
+async fn new_organization(app: &TestApp, name: &str, mobile: &str) -> CrmId {
+    app.crm
         .create_organization(NewOrganization {
             nick_name: name.into(),
             mobile: Some(mobile.into()),
             ..NewOrganization::default()
         })
-        .await;
+        .await
+}
+
+async fn linked_organization(app: &TestApp, name: &str, mobile: &str) -> (CrmId, String) {
+    let id = new_organization(app, name, mobile).await;
     app.wait_until_idle().await;
     let code = app.link(&id).await.unwrap().siagh_code.unwrap();
     (id, code)
@@ -112,14 +116,7 @@ async fn quote_becomes_one_preinvoice(backend: Backend) {
 async fn quote_for_new_customer_syncs_customer_first(backend: Backend) {
     let app = spawn_app(backend).await;
     app.crm.set_identity_webhook_url(None);
-    let customer = app
-        .crm
-        .create_organization(NewOrganization {
-            nick_name: "مشتری تازه".into(),
-            mobile: Some("09360000002".into()),
-            ..NewOrganization::default()
-        })
-        .await;
+    let customer = new_organization(&app, "مشتری تازه", "09360000002").await;
 
     app.crm
         .create_quote(quote_for(
@@ -597,14 +594,7 @@ async fn rejected_quote_is_not_polled_again(backend: Backend) {
 async fn failed_customer_sends_quote_to_review(backend: Backend) {
     let app = spawn_app(backend).await;
     linked_organization(&app, "شرکت اول", "09360000014").await;
-    let twin = app
-        .crm
-        .create_organization(NewOrganization {
-            nick_name: "شرکت دوم".into(),
-            mobile: Some("09360000014".into()),
-            ..NewOrganization::default()
-        })
-        .await;
+    let twin = new_organization(&app, "شرکت دوم", "09360000014").await;
     app.crm.set_identity_webhook_url(None);
 
     let quote = app
@@ -646,14 +636,7 @@ async fn quote_waits_for_a_held_customer_job(backend: Backend) {
         Some(serde_json::json!({"entity": "customer"})),
     )
     .await;
-    let customer = app
-        .crm
-        .create_organization(NewOrganization {
-            nick_name: "شرکت منتظر".into(),
-            mobile: Some("09360000015".into()),
-            ..NewOrganization::default()
-        })
-        .await;
+    let customer = new_organization(&app, "شرکت منتظر", "09360000015").await;
 
     app.crm
         .create_quote(quote_for(
