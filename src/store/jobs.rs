@@ -618,7 +618,8 @@ impl Store {
     }
 
     /// Makes a pending or running job pending again until `run_at`, with `error` as its
-    /// `last_error`; see [`Store::retry_job`] for a record that has another pending job.
+    /// `last_error`. [`Store::retry_job`] describes the case of a record with another pending
+    /// job.
     async fn reschedule_unfinished(
         &self,
         id: i64,

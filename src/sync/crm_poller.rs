@@ -8,10 +8,11 @@
 //! Records whose checksum equals the one stored on their link are skipped, so the overlap and
 //! the engine's own writes cost nothing.
 //!
-//! Find takes a type code. Identities use the stock `person` and `organization` codes. Quote
-//! types are named by each installation, so the poller follows the codes configured in
-//! `CRM_QUOTE_TYPE_CODES` and `QUOTE_SALE_MODELS`, and every code naming a sale model that was
-//! seen on a quote the engine fetched: the quote step creates that code's cursor.
+//! Find takes a type code. Identities use the stock `person` and `organization` codes. Each
+//! installation names its own quote types, so the poller follows the codes configured in
+//! `CRM_QUOTE_TYPE_CODES` and `QUOTE_SALE_MODELS`. It also follows every code that names a
+//! sale model and was seen on a quote the engine fetched, because the quote step creates that
+//! code's cursor.
 //!
 //! The find API is not confirmed on a live server, and a quote find is not even known to
 //! exist. When the CRM rejects the identity find, the poller falls back to its safety net

@@ -59,7 +59,7 @@ pub struct PollHealth {
     /// Records found new or changed by the last successful cycle.
     pub last_changes: Option<u64>,
     pub last_error: Option<String>,
-    /// What the upstream system does not let this poller do, in words for an operator.
+    /// Limits the upstream system puts on this poller, in words for an operator.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub limitations: Vec<String>,
 }

@@ -6,7 +6,7 @@
 //! `/api/v2/crmobject/`: `person/get`, `organization/get`, `person/create`,
 //! `organization/create`, `person/update`, `organization/update`, `identity/search`,
 //! `person/find`, `organization/find`, `quote/sales/get`, `quote/sales/find`. Data calls need
-//! a bearer token from login. The edit API is described in `control.rs`; over HTTP its JSON
+//! a bearer token from login. The edit API is described in `control.rs`. Over HTTP its JSON
 //! bodies need `Content-Type: application/json`.
 //!
 //! Every write, through the REST API or the edit API, stamps a `modifyDate` later than any
@@ -334,8 +334,8 @@ impl CrmSim {
             .configure(|config| config.find_supported = supported);
     }
 
-    /// Sets whether `quote/sales/find` is served; see
-    /// [`CrmSimConfig::quote_find_supported`].
+    /// Sets whether `quote/sales/find` is served, as
+    /// [`CrmSimConfig::quote_find_supported`] describes.
     pub fn set_quote_find_supported(&self, supported: bool) {
         self.state
             .configure(|config| config.quote_find_supported = supported);

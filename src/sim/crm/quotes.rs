@@ -35,7 +35,7 @@ pub struct NewQuote {
     pub subject: String,
     #[serde(default)]
     pub description: String,
-    /// `quoteDate` in the CRM's local time; a new quote in the CRM has none.
+    /// `quoteDate` in the CRM's local time. A new quote in the CRM has none.
     #[serde(default, with = "crate::crm::model::local_datetime::option")]
     pub quote_date: Option<NaiveDateTime>,
     pub lines: Vec<NewQuoteLine>,
